@@ -1,0 +1,142 @@
+//! Start-up: settings → database → grader → router → listener, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::grader::{Grader, GraderSettings};
+use crate::store::{self, Pool};
+use crate::web;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub pool: Pool,
+    /// The grader, or the sentence explaining why grading is unavailable.
+    pub grader: Result<Arc<Grader>, String>,
+    /// Flips to true when the server starts shutting down, so long streams can end.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// What differs between the real server and a test: where the launcher binary is.
+pub struct Startup {
+    pub settings: Settings,
+    pub launcher: PathBuf,
+}
+
+pub struct App {
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+}
+
+impl App {
+    /// Opens the database and prepares the grader. Only a broken database is fatal: without
+    /// Python the app still serves chat and explains why grading is off.
+    pub async fn build(startup: Startup) -> Result<App, String> {
+        let settings = startup.settings;
+        let pool = store::connect(&settings.database_url).await?;
+        tracing::info!(database = %redact_url(&settings.database_url), "database ready");
+        let grader = start_grader(&settings, startup.launcher).await;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = AppState { settings: Arc::new(settings), pool, grader, shutdown: shutdown_rx };
+        Ok(App { state, shutdown })
+    }
+
+    /// Serves until `stop` resolves, then lets open requests finish.
+    pub async fn serve(self, listener: TcpListener, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let router = web::build_router(self.state.clone());
+        let shutdown = self.shutdown;
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                tracing::info!("shutting down");
+                let _ = shutdown.send(true);
+            })
+            .await
+    }
+}
+
+async fn start_grader(settings: &Settings, launcher: PathBuf) -> Result<Arc<Grader>, String> {
+    let mut grader_settings = GraderSettings::new(launcher);
+    grader_settings.python = settings.python.clone();
+    grader_settings.limits.wall = settings.grade_timeout;
+    grader_settings.limits.cpu_seconds = settings.grade_timeout.as_secs();
+    if let Some(n) = settings.grade_concurrency {
+        grader_settings.concurrency = n;
+    }
+    if let Some(n) = settings.grade_queue {
+        grader_settings.queue = n;
+    }
+    let result = async {
+        let grader = Grader::start(grader_settings).await?;
+        let layers = grader.layers();
+        if layers.fully_contained() {
+            tracing::info!(python = %grader.interpreter().executable.display(), "sandbox layers: {}", layers.summary());
+        } else {
+            tracing::warn!("sandbox is NOT fully contained on this kernel; layers: {}", layers.summary());
+        }
+        grader.self_test().await?;
+        Ok::<_, String>(Arc::new(grader))
+    }
+    .await;
+    if let Err(problem) = &result {
+        tracing::error!(%problem, "grading is unavailable");
+    }
+    result
+}
+
+/// `user:password@` never reaches the log.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// `moa-workshop serve`: runs until SIGINT/SIGTERM.
+pub async fn run_server(settings: Settings) -> Result<(), String> {
+    let listen = settings.listen.clone();
+    let launcher = std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
+    let app = App::build(Startup { settings, launcher }).await?;
+    let listener = TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!("listening on http://{addr}");
+    app.serve(listener, shutdown_signal()).await.map_err(|e| e.to_string())?;
+    // Give in-flight gradings a moment; their processes are killed with their handles.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(super::redact_url("postgres://u:pw@db:5432/x"), "postgres://…@db:5432/x");
+        assert_eq!(super::redact_url("sqlite://data/w.db"), "sqlite://data/w.db");
+    }
+}

@@ -1,0 +1,121 @@
+//! Typed settings from the environment (and a `.env` file, read by `main`), with the CLI
+//! overriding the listen address. Secrets are wrapped so they never print.
+
+use std::fmt;
+use std::time::Duration;
+
+pub const DEFAULT_LLM_BASE_URL: &str = "https://api.cerebras.ai/v1";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/workshop.db?mode=rwc";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A value that must never reach logs, pages or the database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    pub llm_base_url: String,
+    pub llm_api_key: Option<Secret>,
+    pub organizer_token: Option<Secret>,
+    /// The Python interpreter the grader runs (`MOA_PYTHON`).
+    pub python: String,
+    /// Gradings at once (`MOA_GRADE_CONCURRENCY`, default: CPUs) and waiting (`MOA_GRADE_QUEUE`).
+    pub grade_concurrency: Option<usize>,
+    pub grade_queue: Option<usize>,
+    /// Wall-clock limit of one grading run (`MOA_GRADE_TIMEOUT_SECS`).
+    pub grade_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Settings, String> {
+        Settings::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, String> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let number = |name: &str| -> Result<Option<u64>, String> {
+            get(name)
+                .map(|v| v.parse::<u64>().map_err(|_| format!("{name} must be a whole number, not {v:?}")))
+                .transpose()
+        };
+        let llm_base_url = get("LLM_BASE_URL").unwrap_or_else(|| DEFAULT_LLM_BASE_URL.into());
+        if !(llm_base_url.starts_with("http://") || llm_base_url.starts_with("https://")) {
+            return Err(format!("LLM_BASE_URL must start with http:// or https://, not {llm_base_url:?}"));
+        }
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+            return Err("DATABASE_URL must be a sqlite:// or postgres:// URL".into());
+        }
+        let grade_timeout = number("MOA_GRADE_TIMEOUT_SECS")?.unwrap_or(10);
+        if !(1..=600).contains(&grade_timeout) {
+            return Err("MOA_GRADE_TIMEOUT_SECS must be between 1 and 600".into());
+        }
+        Ok(Settings {
+            listen: get("MOA_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            database_url,
+            llm_base_url: llm_base_url.trim_end_matches('/').to_string(),
+            llm_api_key: get("LLM_API_KEY").or_else(|| get("CEREBRAS_API_KEY")).map(Secret::new),
+            organizer_token: get("ORGANIZER_TOKEN").map(Secret::new),
+            python: get("MOA_PYTHON").unwrap_or_else(|| "python3".into()),
+            grade_concurrency: number("MOA_GRADE_CONCURRENCY")?.map(|n| n.max(1) as usize),
+            grade_queue: number("MOA_GRADE_QUEUE")?.map(|n| n as usize),
+            grade_timeout: Duration::from_secs(grade_timeout),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.listen, DEFAULT_LISTEN);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.llm_base_url, DEFAULT_LLM_BASE_URL);
+        assert!(s.llm_api_key.is_none() && s.organizer_token.is_none());
+    }
+
+    #[test]
+    fn cerebras_key_is_accepted_and_never_printed() {
+        let s = settings(&[("CEREBRAS_API_KEY", "csk-very-secret")]).unwrap();
+        assert_eq!(s.llm_api_key.as_ref().unwrap().expose(), "csk-very-secret");
+        assert!(!format!("{s:?}").contains("very-secret"));
+        let s = settings(&[("CEREBRAS_API_KEY", "a"), ("LLM_API_KEY", "b")]).unwrap();
+        assert_eq!(s.llm_api_key.unwrap().expose(), "b");
+    }
+
+    #[test]
+    fn bad_values_get_clear_errors() {
+        assert!(settings(&[("LLM_BASE_URL", "api.example")]).unwrap_err().contains("http://"));
+        assert!(settings(&[("DATABASE_URL", "mysql://x")]).unwrap_err().contains("sqlite://"));
+        assert!(settings(&[("MOA_GRADE_CONCURRENCY", "two")]).unwrap_err().contains("whole number"));
+    }
+}

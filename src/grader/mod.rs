@@ -1,0 +1,350 @@
+//! Grading: rules check, validation gate and checks, all run by `harness.py` inside the
+//! sandbox; points assigned here from what it observed. The server and `moa-workshop grade`
+//! both go through [`Grader::grade`].
+
+pub mod challenge;
+pub mod pyvalue;
+pub mod report;
+pub mod sandbox;
+pub mod scoring;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rand::RngCore;
+use serde_json::{Value as Json, json};
+use tokio::sync::Semaphore;
+
+pub use challenge::Challenge;
+use pyvalue::PyValue;
+pub use report::{GradeReport, GradeStatus};
+use sandbox::{Ending, Interpreter, Layers, Limits, Sandbox};
+use scoring::{Observations, Outcome};
+
+const HARNESS: &str = include_str!("harness.py");
+const REFERENCE_SOLUTION: &str = include_str!("../../challenges/calculate_user_metrics/reference.py");
+
+/// How grading is set up; every field has a sensible default.
+#[derive(Debug, Clone)]
+pub struct GraderSettings {
+    /// The Python interpreter to run (a name on PATH or a path).
+    pub python: String,
+    /// The `moa-workshop` binary that confines and starts Python (`sandbox-exec`).
+    pub launcher: PathBuf,
+    pub limits: Limits,
+    /// Per-call limit inside the harness; the wall-clock limit still bounds the whole run.
+    pub call_timeout: Duration,
+    pub module_timeout: Duration,
+    /// Gradings that run at once, and how many more may wait for a turn.
+    pub concurrency: usize,
+    pub queue: usize,
+    /// Submissions longer than this are rejected unread.
+    pub max_code_bytes: usize,
+}
+
+impl GraderSettings {
+    pub fn new(launcher: PathBuf) -> GraderSettings {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        GraderSettings {
+            python: "python3".into(),
+            launcher,
+            limits: Limits::default(),
+            call_timeout: Duration::from_secs(2),
+            module_timeout: Duration::from_secs(3),
+            concurrency: cpus,
+            queue: cpus * 16,
+            max_code_bytes: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GradeError {
+    #[error("the grader is busy; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
+    /// Our fault, not the submission's: the sandbox or the interpreter misbehaved.
+    #[error("grading failed: {0}")]
+    Internal(String),
+}
+
+pub struct Grader {
+    settings: GraderSettings,
+    sandbox: Sandbox,
+    layers: Layers,
+    challenges: Vec<Challenge>,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    /// Moving average of a grading's duration, for Retry-After.
+    average_ms: AtomicU64,
+}
+
+impl Grader {
+    /// Finds the interpreter and checks which sandbox layers the kernel offers.
+    pub async fn start(settings: GraderSettings) -> Result<Grader, String> {
+        let interpreter = Interpreter::discover(&settings.python).await?;
+        let sandbox = Sandbox { launcher: settings.launcher.clone(), interpreter, limits: settings.limits.clone() };
+        let layers = sandbox.probe_layers().await?;
+        Ok(Grader {
+            permits: Semaphore::new(settings.concurrency.max(1)),
+            waiting: AtomicUsize::new(0),
+            average_ms: AtomicU64::new(100),
+            challenges: Challenge::built_in()?,
+            settings,
+            sandbox,
+            layers,
+        })
+    }
+
+    pub fn layers(&self) -> &Layers {
+        &self.layers
+    }
+
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.sandbox.interpreter
+    }
+
+    pub fn challenge(&self, id: Option<&str>) -> Result<&Challenge, String> {
+        let id = id.unwrap_or(Challenge::default_id());
+        self.challenges
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| format!("no challenge named {id:?}"))
+    }
+
+    /// Grades a known-good solution; proves the interpreter runs inside the sandbox.
+    pub async fn self_test(&self) -> Result<(), String> {
+        let challenge = self.challenge(None)?;
+        let report = self.grade(challenge, REFERENCE_SOLUTION).await.map_err(|e| e.to_string())?;
+        if report.total != challenge.max_points {
+            return Err(format!(
+                "the reference solution scored {} instead of {} ({:?}: {})",
+                report.total,
+                challenge.max_points,
+                report.status,
+                report.reason.unwrap_or_default()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Grades `code` against `challenge`, waiting for a turn (or answering `Busy`).
+    pub async fn grade(&self, challenge: &Challenge, code: &str) -> Result<GradeReport, GradeError> {
+        if code.len() > self.settings.max_code_bytes {
+            let reason = format!("The code is longer than {} bytes.", self.settings.max_code_bytes);
+            return Ok(scoring::verdict(challenge, GradeStatus::Rejected, Some(reason)));
+        }
+        let _turn = self.wait_for_turn().await?;
+        let started = std::time::Instant::now();
+        let mut report = self.run(challenge, code).await?;
+        let ms = started.elapsed().as_millis() as u64;
+        report.duration_ms = ms;
+        let previous = self.average_ms.load(Ordering::Relaxed);
+        self.average_ms.store((previous * 7 + ms) / 8, Ordering::Relaxed);
+        Ok(report)
+    }
+
+    async fn wait_for_turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, GradeError> {
+        let queued = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _leave_queue = scopeguard(|| {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        });
+        if queued >= self.settings.queue && self.permits.available_permits() == 0 {
+            let per_slot = self.average_ms.load(Ordering::Relaxed).max(1);
+            let ahead = (queued as u64 + 1).div_ceil(self.settings.concurrency.max(1) as u64);
+            return Err(GradeError::Busy { retry_after_s: (ahead * per_slot).div_ceil(1000).max(1) });
+        }
+        self.permits.acquire().await.map_err(|_| GradeError::Internal("the grader is shutting down".into()))
+    }
+
+    async fn run(&self, challenge: &Challenge, code: &str) -> Result<GradeReport, GradeError> {
+        let nonce = {
+            let mut bytes = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let job = self.job(challenge, code, &nonce);
+        let output = self
+            .sandbox
+            .run_python(HARNESS, job.to_string().as_bytes())
+            .await
+            .map_err(|e| GradeError::Internal(format!("cannot start the sandbox: {e}")))?;
+        let records = parse_records(&output.stdout, &nonce);
+        interpret(challenge, records, &output.ending, &output.stderr)
+    }
+
+    fn job(&self, challenge: &Challenge, code: &str, nonce: &str) -> Json {
+        let call = |id: String, input: &challenge::CallInput, keywords: bool| {
+            json!({
+                "id": id,
+                "keywords": keywords,
+                "args": [input.users, input.start_date, input.end_date],
+                "watch_users": input.watch_users,
+            })
+        };
+        let mut calls: Vec<Json> =
+            challenge.validation.calls.iter().map(|v| call(v.id.clone(), &v.input, true)).collect();
+        for check in &challenge.checks {
+            for (i, input) in check.calls.iter().enumerate() {
+                calls.push(call(format!("{}#{i}", check.id), input, false));
+            }
+        }
+        json!({
+            "nonce": nonce,
+            "code": code,
+            "rules": challenge.rules,
+            "function": challenge.function,
+            "calls": calls,
+            "call_timeout_s": self.settings.call_timeout.as_secs_f64(),
+            "module_timeout_s": self.settings.module_timeout.as_secs_f64(),
+        })
+    }
+}
+
+/// Runs `f` when dropped, so queue counts stay right when a request is cancelled.
+fn scopeguard(f: impl FnOnce()) -> impl Drop {
+    struct Guard<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for Guard<F> {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f()
+            }
+        }
+    }
+    Guard(Some(f))
+}
+
+/// The harness's records, in order; lines without this run's nonce are ignored (a submission
+/// printing to the real stdout cannot forge a record by accident).
+fn parse_records(stdout: &[u8], nonce: &str) -> Vec<Result<Json, String>> {
+    let prefix = format!("{nonce} ");
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .map(|record| serde_json::from_str(record).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Turns the harness's records and the way the process ended into a verdict.
+fn interpret(challenge: &Challenge, records: Vec<Result<Json, String>>, ending: &Ending, stderr: &[u8]) -> Result<GradeReport, GradeError> {
+    let verdict = |status, reason: String| Ok(scoring::verdict(challenge, status, Some(reason)));
+    let malformed = || verdict(GradeStatus::Rejected, "The grading process reported nonsense (forged or corrupted output), so no points were given.".into());
+    let mut records = records.into_iter();
+    let mut next = || records.next().map(|r| r.ok());
+
+    // Nothing the submission wrote has run before the rules record: a missing one is our fault.
+    let rules = match next() {
+        Some(Some(rules)) if kind(&rules) == "rules" => rules,
+        Some(_) => return malformed(),
+        None => {
+            return Err(GradeError::Internal(format!(
+                "Python did not start in the sandbox ({ending:?}): {}",
+                String::from_utf8_lossy(stderr).trim()
+            )));
+        }
+    };
+    if rules["ok"] != Json::Bool(true) {
+        let why = rules["reason"].as_str().unwrap_or("the code breaks a rule");
+        return verdict(GradeStatus::Rejected, format!("Rejected before running: {why}."));
+    }
+    let stopped = stop_reason(ending);
+    let module = match next() {
+        Some(Some(module)) if kind(&module) == "module" => module,
+        Some(_) => return malformed(),
+        None => {
+            let (status, why) = stopped;
+            return verdict(status, format!("While the module was loading, {why}."));
+        }
+    };
+    if module["ok"] != Json::Bool(true) {
+        let status = if module["timed_out"] == Json::Bool(true) { GradeStatus::TimedOut } else { GradeStatus::Rejected };
+        let why = module["reason"].as_str().unwrap_or("the module failed");
+        return verdict(status, format!("{}.", capitalize(why)));
+    }
+
+    // Calls, in the order the job listed them.
+    let expected: Vec<(usize, String)> = challenge
+        .validation
+        .calls
+        .iter()
+        .map(|v| v.id.clone())
+        .chain(challenge.checks.iter().flat_map(|c| (0..c.calls.len()).map(move |i| format!("{}#{i}", c.id))))
+        .enumerate()
+        .collect();
+    let mut outcomes = Vec::with_capacity(expected.len());
+    let mut ended = false;
+    for record in records.by_ref().map(|r| r.ok()) {
+        let Some(record) = record else { return malformed() };
+        if kind(&record) == "end" {
+            ended = true;
+            break;
+        }
+        let Some((_, id)) = expected.get(outcomes.len()) else { return malformed() };
+        if kind(&record) != "call" || record["id"].as_str() != Some(id) {
+            return malformed();
+        }
+        match call_outcome(&record) {
+            Some(outcome) => outcomes.push(outcome),
+            None => return malformed(),
+        }
+    }
+    if ended && (outcomes.len() != expected.len() || records.next().is_some()) {
+        return malformed();
+    }
+    if !ended {
+        let (status, why) = stopped;
+        if status != GradeStatus::TimedOut {
+            return verdict(status, format!("Before grading finished, {why}; no points were given."));
+        }
+        outcomes.resize(expected.len(), Outcome::TimedOut);
+    }
+
+    let (validation, rest) = outcomes.split_at(challenge.validation.calls.len());
+    let mut checks = Vec::with_capacity(challenge.checks.len());
+    let mut rest = rest;
+    for check in &challenge.checks {
+        let (mine, others) = rest.split_at(check.calls.len());
+        checks.push(mine);
+        rest = others;
+    }
+    Ok(scoring::score(challenge, &Observations { validation, checks }))
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn kind(record: &Json) -> &str {
+    record["kind"].as_str().unwrap_or("")
+}
+
+fn call_outcome(record: &Json) -> Option<Outcome> {
+    match record["outcome"].as_str()? {
+        "returned" => Some(Outcome::Returned {
+            value: PyValue::from_tagged(&record["value"]).ok()?,
+            watched: match record.get("watched") {
+                Some(w) => Some(PyValue::from_tagged(w).ok()?),
+                None => None,
+            },
+        }),
+        "raised" => Some(Outcome::Raised(record["error"].as_str()?.chars().take(300).collect())),
+        "timed_out" => Some(Outcome::TimedOut),
+        _ => None,
+    }
+}
+
+/// Why a run that did not report "end" stopped, as a status and a clause.
+fn stop_reason(ending: &Ending) -> (GradeStatus, String) {
+    match ending {
+        Ending::WallClock => (GradeStatus::TimedOut, "the time limit ran out".into()),
+        Ending::Signaled(libc::SIGXCPU) | Ending::Signaled(libc::SIGKILL) => {
+            (GradeStatus::TimedOut, "the CPU time limit ran out".into())
+        }
+        Ending::TooMuchOutput => (GradeStatus::Rejected, "the code printed far too much output".into()),
+        Ending::Signaled(signal) => {
+            (GradeStatus::Rejected, format!("the Python interpreter crashed (signal {signal})"))
+        }
+        Ending::Exited(code) => (GradeStatus::Rejected, format!("the Python process exited early (exit code {code})")),
+    }
+}

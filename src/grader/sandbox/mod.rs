@@ -1,0 +1,353 @@
+//! Runs Python in a separate, confined process and collects what it printed.
+//!
+//! The server never confines itself: it starts `moa-workshop sandbox-exec` (the launcher),
+//! which confines its own fresh process (`confine.rs`) and then `execve`s the interpreter
+//! with an empty environment inside a private working directory that is deleted afterwards.
+//! The server enforces the wall-clock limit and the output cap, and kills the process group.
+
+pub mod confine;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+pub use confine::Layers;
+
+/// Resource limits for one sandboxed run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub wall: Duration,
+    pub cpu_seconds: u64,
+    pub memory_mib: u64,
+    pub file_size_kib: u64,
+    pub open_files: u64,
+    pub processes: u64,
+    /// Bytes of stdout kept before the run is stopped as "too much output".
+    pub stdout_bytes: usize,
+    /// Bytes of stderr kept (the rest is read and dropped).
+    pub stderr_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            wall: Duration::from_secs(10),
+            cpu_seconds: 10,
+            memory_mib: 512,
+            file_size_kib: 1024,
+            open_files: 64,
+            processes: 16,
+            stdout_bytes: 4 * 1024 * 1024,
+            stderr_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Where the interpreter lives, learned once by asking it (outside the sandbox).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Interpreter {
+    pub executable: PathBuf,
+    pub version: String,
+    /// Directories it reads at start-up and import time.
+    pub paths: Vec<PathBuf>,
+    /// The dynamic loader named in the executable (the kernel executes it too).
+    #[serde(skip)]
+    pub loader: Option<PathBuf>,
+}
+
+const INTERPRETER_PROBE: &str = r#"
+import json, os, sys, sysconfig
+dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+dirs.update(p for p in sys.path if p)
+dirs.update(v for k, v in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib", "purelib", "platlib"))
+dirs.add(sysconfig.get_config_var("LIBDIR") or "/usr/lib")
+print(json.dumps({"executable": os.path.realpath(sys.executable),
+                  "version": sys.version.split()[0],
+                  "paths": sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))}))
+"#;
+
+/// System paths the dynamic loader and the interpreter read, whatever the distribution.
+const SYSTEM_READ_PATHS: &[&str] = &[
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/etc/ld.so.cache",
+    "/etc/localtime",
+    "/usr/share/zoneinfo",
+];
+
+impl Interpreter {
+    /// Asks `program` (e.g. `python3`) where it is installed.
+    pub async fn discover(program: &str) -> Result<Interpreter, String> {
+        let output = Command::new(program)
+            .args(["-I", "-c", INTERPRETER_PROBE])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|e| format!("cannot run the Python interpreter {program:?}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "the Python interpreter {program:?} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let mut found: Interpreter = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("the Python interpreter {program:?} answered oddly: {e}"))?;
+        found.paths.retain(|p| p != Path::new("/"));
+        found.loader = elf_interpreter(&found.executable);
+        Ok(found)
+    }
+
+    /// Everything the sandbox lets Python read.
+    pub fn read_paths(&self) -> Vec<PathBuf> {
+        let mut paths = self.paths.clone();
+        paths.extend(SYSTEM_READ_PATHS.iter().map(PathBuf::from).filter(|p| p.exists()));
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+}
+
+/// How the sandbox is started: the launcher binary, the interpreter and the limits.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    pub launcher: PathBuf,
+    pub interpreter: Interpreter,
+    pub limits: Limits,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ending {
+    /// The process exited on its own with this code.
+    Exited(i32),
+    /// The process died of this signal (a crash, or the CPU limit's SIGKILL/SIGXCPU).
+    Signaled(i32),
+    /// The wall-clock limit passed; the server killed the process group.
+    WallClock,
+    /// More than `Limits::stdout_bytes` were printed; the server killed the process group.
+    TooMuchOutput,
+}
+
+#[derive(Debug)]
+pub struct RunOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub ending: Ending,
+    pub elapsed: Duration,
+}
+
+impl Sandbox {
+    /// Runs `python -I -B -c <script>` confined, feeding `stdin` to it.
+    pub async fn run_python(&self, script: &str, stdin: &[u8]) -> std::io::Result<RunOutput> {
+        let workdir = tempfile::Builder::new().prefix("moa-grade-").tempdir()?;
+        let mut command = self.launcher_command(workdir.path(), false);
+        command
+            .arg(&self.interpreter.executable)
+            .args(["-I", "-B", "-c", script])
+            .current_dir(workdir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = command.spawn()?;
+        let pid = child.id().map(|p| p as i32);
+        let deadline = tokio::time::Instant::now() + self.limits.wall;
+
+        let mut input = child.stdin.take().expect("stdin is piped");
+        let stdin = stdin.to_vec();
+        // A process that never reads its input must not block the server: write in the background.
+        let feeder = tokio::spawn(async move {
+            let _ = input.write_all(&stdin).await;
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        // Read into buffers that outlive the timeout, so a run cut short keeps what it reported.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let collect = async {
+            tokio::join!(
+                read_capped(stdout, self.limits.stdout_bytes, true, &mut out),
+                read_capped(stderr, self.limits.stderr_bytes, false, &mut err)
+            )
+        };
+        let ending = match tokio::time::timeout_at(deadline, collect).await {
+            Ok((true, _)) => Some(Ending::TooMuchOutput),
+            Ok(_) => None,
+            Err(_) => Some(Ending::WallClock),
+        };
+        let ending = match ending {
+            Some(ending) => ending,
+            // Both pipes closed: the process is exiting; give it until the deadline.
+            None => match tokio::time::timeout_at(deadline, child.wait()).await {
+                Ok(Ok(status)) => exit_ending(status),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => Ending::WallClock,
+            },
+        };
+        // Whatever happened, nothing the submission started outlives the run.
+        if let Some(pid) = pid {
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
+        }
+        let _ = child.kill().await;
+        feeder.abort();
+        let elapsed = started.elapsed();
+        drop(workdir);
+        Ok(RunOutput { stdout: out, stderr: err, ending, elapsed })
+    }
+
+    /// Confines a throw-away launcher and reports which layers took effect.
+    pub async fn probe_layers(&self) -> Result<Layers, String> {
+        let workdir = tempfile::Builder::new()
+            .prefix("moa-probe-")
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let output = self
+            .launcher_command(workdir.path(), true)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("cannot start the sandbox launcher: {e}"))?;
+        serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("the sandbox launcher answered oddly ({e}): {}", String::from_utf8_lossy(&output.stderr)))
+    }
+
+    fn launcher_command(&self, workdir: &Path, probe: bool) -> Command {
+        let l = &self.limits;
+        let mut command = Command::new(&self.launcher);
+        command.env_clear().kill_on_drop(true).arg("sandbox-exec");
+        if probe {
+            command.arg("--probe");
+        }
+        for (flag, value) in [
+            ("--cpu-seconds", l.cpu_seconds),
+            ("--memory-mib", l.memory_mib),
+            ("--file-size-kib", l.file_size_kib),
+            ("--open-files", l.open_files),
+            ("--processes", l.processes),
+        ] {
+            command.arg(flag).arg(value.to_string());
+        }
+        for path in self.interpreter.read_paths() {
+            command.arg("--read").arg(path);
+        }
+        command.arg("--write").arg(workdir);
+        command.arg("--exec").arg(&self.interpreter.executable);
+        if let Some(loader) = &self.interpreter.loader {
+            command.arg("--exec").arg(loader);
+        }
+        command.arg("--");
+        command
+    }
+}
+
+/// The PT_INTERP path of a 64-bit little-endian ELF file, canonicalized; None for static
+/// binaries or anything unreadable.
+fn elf_interpreter(path: &Path) -> Option<PathBuf> {
+    let bytes = std::fs::read(path).ok()?;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?) as usize);
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?) as usize);
+    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (table, entry_size, entries) = (u64_at(0x20)?, u16_at(0x36)?, u16_at(0x38)?);
+    const PT_INTERP: u32 = 3;
+    (0..entries).find_map(|i| {
+        let header = table + i * entry_size;
+        if u32_at(header)? != PT_INTERP {
+            return None;
+        }
+        let (offset, size) = (u64_at(header + 8)?, u64_at(header + 32)?);
+        let raw = bytes.get(offset..offset + size)?;
+        let name = std::str::from_utf8(raw).ok()?.trim_end_matches('\0');
+        std::fs::canonicalize(name).ok()
+    })
+}
+
+fn exit_ending(status: std::process::ExitStatus) -> Ending {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Exited(code),
+        (None, Some(signal)) => Ending::Signaled(signal),
+        (None, None) => Ending::Exited(-1),
+    }
+}
+
+/// Reads a pipe to its end into `kept`, keeping at most `cap` bytes; true when more came.
+/// With `stop_at_cap`, returns as soon as the cap is passed (the caller kills the writer);
+/// otherwise drains and drops the rest so the writer never blocks.
+async fn read_capped(mut pipe: impl AsyncRead + Unpin, cap: usize, stop_at_cap: bool, kept: &mut Vec<u8>) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut overflow = false;
+    loop {
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => return overflow,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+                if n > room {
+                    overflow = true;
+                    if stop_at_cap {
+                        return overflow;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `moa-workshop sandbox-exec [--probe] [limits] [--read P]… [--write D] [--exec X] -- PROGRAM ARGS…`
+///
+/// Confines this process and replaces it with PROGRAM. Returns the exit code on failure.
+pub fn launcher_main(args: &[String]) -> i32 {
+    let mut c = confine::Confinement::default();
+    let mut probe = false;
+    let mut rest = args.iter();
+    let number = |v: Option<&String>| v.and_then(|v| v.parse::<u64>().ok());
+    let mut program = Vec::new();
+    while let Some(arg) = rest.next() {
+        let ok = match arg.as_str() {
+            "--probe" => {
+                probe = true;
+                true
+            }
+            "--cpu-seconds" => number(rest.next()).map(|v| c.limits.cpu_seconds = v).is_some(),
+            "--memory-mib" => number(rest.next()).map(|v| c.limits.memory_mib = v).is_some(),
+            "--file-size-kib" => number(rest.next()).map(|v| c.limits.file_size_kib = v).is_some(),
+            "--open-files" => number(rest.next()).map(|v| c.limits.open_files = v).is_some(),
+            "--processes" => number(rest.next()).map(|v| c.limits.processes = v).is_some(),
+            "--read" => rest.next().map(|v| c.read_only.push(v.into())).is_some(),
+            "--write" => rest.next().map(|v| c.read_write = Some(v.into())).is_some(),
+            "--exec" => rest.next().map(|v| c.executables.push(v.into())).is_some(),
+            "--" => {
+                program = rest.by_ref().cloned().collect();
+                true
+            }
+            _ => false,
+        };
+        if !ok {
+            eprintln!("sandbox-exec: bad argument {arg:?}");
+            return 2;
+        }
+    }
+    let layers = confine::confine(&c);
+    if probe {
+        println!("{}", serde_json::to_string(&layers).unwrap_or_default());
+        return 0;
+    }
+    if let Some(missing) = layers.missing_required() {
+        eprintln!("sandbox-exec: refusing to run: {missing} could not be applied");
+        return 126;
+    }
+    let error = confine::exec(&program);
+    eprintln!("sandbox-exec: cannot start {:?}: {error}", program.first());
+    127
+}

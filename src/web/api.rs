@@ -1,0 +1,67 @@
+//! JSON API (`/api/*`). Errors are `{"error": sentence}` with a 4xx/5xx status.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::grader::{GradeError, GradeReport, Grader};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/grade", post(grade))
+}
+
+#[derive(Deserialize)]
+struct GradeRequest {
+    code: String,
+}
+
+/// `POST /api/grade {"code"}`: grade code directly (organizer token required when one is set).
+async fn grade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<GradeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<GradeReport>, AppError> {
+    if let Some(token) = &state.settings.organizer_token {
+        require_bearer(&headers, token.expose())?;
+    }
+    let Json(request) = body.map_err(|e| AppError::BadRequest(format!("The request body is not valid: {}", e.body_text())))?;
+    let grader = grader(&state)?;
+    let challenge = grader.challenge(None).map_err(AppError::Internal)?;
+    Ok(Json(grader.grade(challenge, &request.code).await.map_err(grade_error)?))
+}
+
+pub fn grader(state: &AppState) -> Result<&Grader, AppError> {
+    state
+        .grader
+        .as_deref()
+        .map_err(|problem| AppError::Unavailable(format!("Grading is unavailable on this server: {problem}")))
+}
+
+pub fn grade_error(e: GradeError) -> AppError {
+    match e {
+        GradeError::Busy { retry_after_s } => AppError::Busy {
+            message: format!("The grader is busy; please retry in {retry_after_s} s."),
+            retry_after_s,
+        },
+        GradeError::Internal(cause) => AppError::Internal(cause),
+    }
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+pub fn require_bearer(headers: &HeaderMap, token: &str) -> Result<(), AppError> {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized("This needs the organizer token (Authorization: Bearer …).".into()))
+    }
+}

@@ -1,0 +1,30 @@
+//! HTTP: one module per feature, each exposing `router()`; this file assembles them.
+
+mod api;
+mod assets;
+mod health;
+mod pages;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+pub fn build_router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(pages::router())
+        .merge(api::router())
+        .merge(assets::router())
+        .fallback(|| async { (StatusCode::NOT_FOUND, "There is no page here.") })
+        .layer(CompressionLayer::new())
+        // Headers must come within this time; streamed bodies may run longer.
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(90)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

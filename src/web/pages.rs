@@ -1,0 +1,50 @@
+//! Server-rendered pages (askama); each handler renders a full page.
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+
+use crate::app::AppState;
+use crate::error::AppError;
+
+/// Links in the top bar, shared by every page.
+pub const NAV: &[(&str, &str)] = &[("/", "Home")];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/", get(index))
+}
+
+pub fn render(page: &impl Template) -> Result<Html<String>, AppError> {
+    page.render().map(Html).map_err(|e| AppError::Internal(format!("template: {e}")))
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+struct IndexPage {
+    nav: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    llm_key_set: bool,
+    llm_base_url: String,
+    grader_problem: Option<String>,
+    sandbox_summary: String,
+    challenge_title: String,
+    challenge_function: String,
+    challenge_max: u32,
+}
+
+async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
+    let challenge = crate::grader::Challenge::find(crate::grader::Challenge::default_id()).map_err(AppError::Internal)?;
+    render(&IndexPage {
+        nav: NAV,
+        current: "/",
+        llm_key_set: state.settings.llm_api_key.is_some(),
+        llm_base_url: state.settings.llm_base_url.clone(),
+        grader_problem: state.grader.as_ref().err().cloned(),
+        sandbox_summary: state.grader.as_ref().map(|g| g.layers().summary()).unwrap_or_default(),
+        challenge_title: challenge.title,
+        challenge_function: challenge.function,
+        challenge_max: challenge.max_points,
+    })
+}
