@@ -401,3 +401,264 @@ fn show(value: &PyValue) -> String {
     };
     text.chars().take(60).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grader::challenge::Challenge;
+
+    fn challenge() -> Challenge {
+        Challenge::find(Challenge::default_id()).unwrap()
+    }
+
+    fn s(text: &str) -> PyValue {
+        PyValue::Str(text.into())
+    }
+
+    fn i(n: i128) -> PyValue {
+        PyValue::Int(n)
+    }
+
+    fn f(x: f64) -> PyValue {
+        PyValue::Float(x)
+    }
+
+    fn dict(pairs: &[(&str, PyValue)]) -> PyValue {
+        PyValue::Dict(pairs.iter().map(|(k, v)| (s(k), v.clone())).collect())
+    }
+
+    fn list(items: Vec<PyValue>) -> PyValue {
+        PyValue::List(items)
+    }
+
+    fn ret(value: PyValue) -> Outcome {
+        Outcome::Returned { value, watched: None }
+    }
+
+    fn raised() -> Outcome {
+        Outcome::Raised("TypeError: boom".into())
+    }
+
+    fn user_posts(p: i128) -> PyValue {
+        dict(&[("posts", i(p))])
+    }
+
+    /// Points the named check gives for these outcomes.
+    fn points(id: &str, outcomes: &[Outcome]) -> u32 {
+        let c = challenge();
+        let check = c.checks.iter().find(|ch| ch.id == id).unwrap();
+        let scorer = SCORERS.iter().find(|(name, _)| *name == id).unwrap().1;
+        scorer(outcomes, check).0
+    }
+
+    #[test]
+    fn division_by_zero_branches() {
+        let id = "handles_division_by_zero";
+        assert_eq!(points(id, &[ret(dict(&[("average_engagement", i(0))]))]), 20);
+        assert_eq!(points(id, &[ret(dict(&[("avg", i(0))]))]), 5);
+        assert_eq!(points(id, &[ret(PyValue::None)]), 5);
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn invalid_dates_branches() {
+        let id = "handles_invalid_dates";
+        assert_eq!(points(id, &[ret(dict(&[("active_count", i(0))]))]), 5);
+        assert_eq!(points(id, &[ret(dict(&[("active_count", f(0.0))]))]), 5);
+        assert_eq!(points(id, &[ret(dict(&[("active_count", PyValue::Bool(false))]))]), 5);
+        assert_eq!(points(id, &[ret(dict(&[("active_count", i(1))]))]), 3);
+        assert_eq!(points(id, &[ret(dict(&[]))]), 3, "None != 0");
+        assert_eq!(points(id, &[ret(dict(&[("active_count", s("0"))]))]), 3);
+        assert_eq!(points(id, &[ret(list(vec![]))]), 2, ".get on a list raises");
+        assert_eq!(points(id, &[raised()]), 2);
+    }
+
+    #[test]
+    fn robust_error_handling_counts_calls_that_did_not_raise() {
+        let id = "robust_error_handling";
+        let ok = || ret(PyValue::None);
+        assert_eq!(points(id, &[ok(), ok(), ok()]), 7);
+        assert_eq!(points(id, &[ok(), raised(), ok()]), 4);
+        assert_eq!(points(id, &[raised(), raised(), ok()]), 2);
+        assert_eq!(points(id, &[raised(), raised(), raised()]), 0);
+    }
+
+    #[test]
+    fn efficient_implementation_branches() {
+        let id = "efficient_implementation";
+        let top = |posts: &[i128]| ret(dict(&[("top_performers", list(posts.iter().map(|&p| user_posts(p)).collect()))]));
+        assert_eq!(points(id, &[top(&[99, 98, 97, 96, 95])]), 10);
+        assert_eq!(points(id, &[top(&[95, 96, 97, 98, 99])]), 8);
+        assert_eq!(points(id, &[top(&[99, 99, 97, 96, 95])]), 3, "not 5 distinct");
+        assert_eq!(points(id, &[top(&[0, 1, 2, 3, 4])]), 3);
+        assert_eq!(points(id, &[top(&[99, 98])]), 2);
+        assert_eq!(points(id, &[ret(dict(&[]))]), 2, "missing key means []");
+        assert_eq!(points(id, &[top(&[99, 98, 97, 96, 95, 94])]), 0);
+        assert_eq!(points(id, &[raised()]), 0);
+        // Python semantics: floats equal ints, a tuple is not a list but its items compare.
+        let floats = ret(dict(&[("top_performers", list([99.0, 98.0, 97.0, 96.0, 95.0].iter().map(|&p| dict(&[("posts", f(p))])).collect()))]));
+        assert_eq!(points(id, &[floats]), 10);
+        let tuple = ret(dict(&[("top_performers", PyValue::Tuple([99, 98, 97, 96, 95].iter().map(|&p| user_posts(p)).collect()))]));
+        assert_eq!(points(id, &[tuple]), 10);
+        // len works on a str; .get on its characters raises.
+        assert_eq!(points(id, &[ret(dict(&[("top_performers", s("abcde"))]))]), 0);
+        assert_eq!(points(id, &[ret(dict(&[("top_performers", s("ab"))]))]), 2);
+        assert_eq!(points(id, &[ret(dict(&[("top_performers", i(5))]))]), 0, "len(int) raises");
+        // Items without posts count as 0; unhashable posts make set() raise only when 99 is there.
+        let missing = ret(dict(&[("top_performers", list(vec![dict(&[]); 5]))]));
+        assert_eq!(points(id, &[missing]), 3);
+        let unhashable = ret(dict(&[(
+            "top_performers",
+            list(vec![user_posts(99), dict(&[("posts", list(vec![]))]), user_posts(1), user_posts(2), user_posts(3)]),
+        )]));
+        assert_eq!(points(id, &[unhashable]), 0);
+        assert_eq!(points(id, &[ret(PyValue::Opaque("Liar".into()))]), 0);
+    }
+
+    #[test]
+    fn empty_users_list_branches() {
+        let id = "handles_empty_users_list";
+        assert_eq!(points(id, &[ret(dict(&[("active_count", i(0))]))]), 15);
+        assert_eq!(points(id, &[ret(dict(&[("active_count", i(2))]))]), 5);
+        assert_eq!(points(id, &[ret(list(vec![]))]), 5);
+        assert_eq!(points(id, &[ret(PyValue::Opaque("Liar".into()))]), 5);
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn missing_keys_only_needs_no_raise() {
+        assert_eq!(points("handles_missing_keys", &[ret(PyValue::None)]), 15);
+        assert_eq!(points("handles_missing_keys", &[raised()]), 0);
+    }
+
+    #[test]
+    fn average_calculation_branches() {
+        let id = "correct_average_calculation";
+        let avg = |v: PyValue| ret(dict(&[("average_engagement", v)]));
+        assert_eq!(points(id, &[avg(f(2.95))]), 15);
+        assert_eq!(points(id, &[avg(f(2.955))]), 15);
+        assert_eq!(points(id, &[avg(f(14.75))]), 0, "divided by all users");
+        assert_eq!(points(id, &[avg(f(2.75))]), 5);
+        assert_eq!(points(id, &[avg(f(f64::NAN))]), 5);
+        assert_eq!(points(id, &[avg(i(3))]), 5);
+        assert_eq!(points(id, &[ret(dict(&[]))]), 5, "missing means 0");
+        assert_eq!(points(id, &[avg(s("2.95"))]), 0, "a string cannot be subtracted");
+        assert_eq!(points(id, &[avg(PyValue::None)]), 0);
+        assert_eq!(points(id, &[avg(PyValue::Opaque("Liar".into()))]), 0);
+        assert_eq!(points(id, &[ret(list(vec![]))]), 0);
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn the_average_check_compares_with_the_originals_numbers() {
+        let c = challenge();
+        let check = c.checks.iter().find(|ch| ch.id == "correct_average_calculation").unwrap();
+        let (right, wrong) = expected_averages(&check.calls[0]);
+        assert!((right - 2.95).abs() < 1e-9 && (wrong - 14.75).abs() < 1e-9, "{right} {wrong}");
+    }
+
+    #[test]
+    fn sorting_direction_branches() {
+        let id = "correct_sorting_direction";
+        let top = |posts: &[i128]| ret(dict(&[("top_performers", list(posts.iter().map(|&p| user_posts(p)).collect()))]));
+        assert_eq!(points(id, &[top(&[10, 5, 1])]), 10);
+        assert_eq!(points(id, &[top(&[1, 5, 10])]), 0);
+        assert_eq!(points(id, &[top(&[5, 10, 1])]), 5);
+        assert_eq!(points(id, &[top(&[])]), 0);
+        assert_eq!(points(id, &[ret(dict(&[]))]), 0);
+        assert_eq!(points(id, &[ret(dict(&[("top_performers", list(vec![i(10)]))]))]), 0, "int has no .get");
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn no_active_users_branches() {
+        let id = "handles_no_active_users";
+        let r = |count: PyValue, avg: PyValue| ret(dict(&[("active_count", count), ("average_engagement", avg)]));
+        assert_eq!(points(id, &[r(i(0), i(0))]), 10);
+        assert_eq!(points(id, &[r(i(0), f(0.0))]), 10);
+        assert_eq!(points(id, &[r(i(0), PyValue::None)]), 5);
+        assert_eq!(points(id, &[r(i(1), i(0))]), 5);
+        assert_eq!(points(id, &[r(PyValue::Opaque("EqualsAll".into()), i(0))]), 5);
+        assert_eq!(points(id, &[ret(PyValue::None)]), 0);
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn doesnt_mutate_input_branches() {
+        let id = "doesnt_mutate_input";
+        let original = || dict(&[("last_login", s("2024-01-15")), ("posts", i(10)), ("comments", i(5)), ("likes", i(20)), ("days_active", i(10))]);
+        let after = |users: PyValue| Outcome::Returned { value: PyValue::None, watched: Some(users) };
+        assert_eq!(points(id, &[after(list(vec![original()]))]), 8);
+        let mut gained = original();
+        if let PyValue::Dict(pairs) = &mut gained {
+            pairs.push((s("engagement_score"), f(1.0)));
+        }
+        assert_eq!(points(id, &[after(list(vec![gained]))]), 0);
+        let mut changed = original();
+        if let PyValue::Dict(pairs) = &mut changed {
+            pairs[1].1 = i(11);
+        }
+        assert_eq!(points(id, &[after(list(vec![changed]))]), 0);
+        let mut as_float = original();
+        if let PyValue::Dict(pairs) = &mut as_float {
+            pairs[1].1 = f(10.0);
+        }
+        assert_eq!(points(id, &[after(list(vec![as_float]))]), 8, "10.0 == 10");
+        assert_eq!(points(id, &[after(list(vec![]))]), 0, "users[0] raises on an emptied list");
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn less_than_5_users_branches() {
+        let id = "handles_less_than_5_users";
+        let top = |v: PyValue| ret(dict(&[("top_performers", v)]));
+        assert_eq!(points(id, &[top(list(vec![user_posts(1), user_posts(2)]))]), 5);
+        assert_eq!(points(id, &[top(list(vec![user_posts(1)]))]), 0);
+        assert_eq!(points(id, &[top(s("ab"))]), 5, "Python's len of a str");
+        assert_eq!(points(id, &[top(PyValue::None)]), 0);
+        assert_eq!(points(id, &[raised()]), 0);
+    }
+
+    #[test]
+    fn validation_gate_needs_two_passing_calls() {
+        let c = challenge();
+        let good = ret(dict(&[("average_engagement", i(0)), ("top_performers", list(vec![])), ("active_count", i(0))]));
+        let checks: Vec<Vec<Outcome>> = c.checks.iter().map(|ch| vec![good.clone(); ch.calls.len()]).collect();
+        let observe = |validation: &[Outcome]| {
+            score(&c, &Observations { validation, checks: checks.iter().map(Vec::as_slice).collect() })
+        };
+        let report = observe(&[good.clone(), raised(), raised(), raised()]);
+        assert_eq!((report.status, report.total), (GradeStatus::FailedValidation, 0));
+        assert_eq!(report.validation.len(), 4);
+        assert!(report.checks.is_empty());
+        let report = observe(&[good.clone(), raised(), raised(), good.clone()]);
+        assert_eq!(report.status, GradeStatus::Graded);
+        assert!(report.total > 0);
+        // V2 also needs active_count == 0.
+        let nonzero = ret(dict(&[("average_engagement", i(0)), ("top_performers", list(vec![])), ("active_count", i(1))]));
+        let report = observe(&[nonzero.clone(), nonzero, raised(), raised()]);
+        assert_eq!(report.status, GradeStatus::FailedValidation);
+        assert!(!report.validation[1].passed);
+        // Timed-out validation is reported as a timeout, not a failure of the code.
+        let report = observe(&[good.clone(), Outcome::TimedOut, Outcome::TimedOut, Outcome::TimedOut]);
+        assert_eq!((report.status, report.total), (GradeStatus::TimedOut, 0));
+    }
+
+    #[test]
+    fn timed_out_checks_score_zero_and_others_keep_points() {
+        let c = challenge();
+        let good = ret(dict(&[("average_engagement", i(0)), ("top_performers", list(vec![])), ("active_count", i(0))]));
+        let mut checks: Vec<Vec<Outcome>> = c.checks.iter().map(|ch| vec![good.clone(); ch.calls.len()]).collect();
+        let missing = c.checks.iter().position(|ch| ch.id == "handles_missing_keys").unwrap();
+        checks[missing] = vec![Outcome::TimedOut];
+        let report = score(
+            &c,
+            &Observations { validation: &[good.clone(), good.clone(), good.clone(), good], checks: checks.iter().map(Vec::as_slice).collect() },
+        );
+        assert_eq!(report.status, GradeStatus::TimedOut);
+        let check = report.checks.iter().find(|ch| ch.id == "handles_missing_keys").unwrap();
+        assert_eq!((check.points, check.reason.as_str()), (0, "timed out"));
+        assert!(report.checks.iter().find(|ch| ch.id == "handles_division_by_zero").unwrap().points == 20);
+        assert_eq!(report.total, report.categories.iter().map(|c| c.points).sum::<u32>());
+    }
+}

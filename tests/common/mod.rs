@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod grading;
+
 use moa_workshop::app::{App, Startup};
 use moa_workshop::config::Settings;
 use tokio::sync::oneshot;

@@ -1,0 +1,208 @@
+//! The grader end to end: real Python in the real sandbox, points checked against the rubric.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::grading::{grade, grader_with};
+use moa_workshop::grader::GradeStatus;
+use serde_json::Value;
+
+/// Grades every example in `dir` and compares each check with `expected.json`.
+async fn check_examples(dir: &Path) {
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let grader = grader_with(|_| {}).await;
+    let mut compared = 0;
+    for (file, want) in expected.as_object().unwrap() {
+        let code = std::fs::read_to_string(dir.join(file)).unwrap();
+        let report = grade(&grader, &code).await;
+        let got: serde_json::Map<String, Value> = report.checks.iter().map(|c| (c.id.clone(), Value::from(c.points))).collect();
+        assert_eq!(Value::Object(got), want["checks"], "{file}: checks differ ({:?}: {:?})", report.status, report.reason);
+        assert_eq!(Value::from(report.total), want["total"], "{file}: total differs");
+        compared += 1;
+    }
+    assert!(compared >= 8);
+}
+
+#[tokio::test]
+async fn the_workshop_examples_get_exactly_their_expected_points() {
+    check_examples(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples")).await;
+}
+
+/// The shared examples may grow; when they sit beside the repository, grade them too.
+#[tokio::test]
+async fn the_shared_examples_get_exactly_their_expected_points_when_present() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/grader-examples");
+    if shared.join("expected.json").exists() {
+        check_examples(&shared).await;
+    }
+}
+
+#[tokio::test]
+async fn the_command_line_prints_one_json_object() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples/02_full_marks.py");
+    let output = std::process::Command::new(common::launcher())
+        .args(["grade", "--json"])
+        .arg(&file)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("stdout is exactly one JSON object");
+    assert_eq!(report["total"], 120);
+    assert_eq!(report["max"], 120);
+    assert_eq!(report["status"], "graded");
+    assert_eq!(report["reason"], Value::Null);
+    let ids: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "handles_division_by_zero",
+            "handles_invalid_dates",
+            "robust_error_handling",
+            "efficient_implementation",
+            "handles_empty_users_list",
+            "handles_missing_keys",
+            "correct_average_calculation",
+            "correct_sorting_direction",
+            "handles_no_active_users",
+            "doesnt_mutate_input",
+            "handles_less_than_5_users"
+        ]
+    );
+    for check in report["checks"].as_array().unwrap() {
+        for key in ["id", "points", "max", "passed", "reason"] {
+            assert!(check.get(key).is_some(), "{key} missing in {check}");
+        }
+    }
+    assert_eq!(report["validation"].as_array().unwrap().len(), 4);
+
+    // A rejected file still exits 0 with a verdict; a missing file does not.
+    let rejected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples/05_forbidden_import.py");
+    let output = std::process::Command::new(common::launcher()).args(["grade", "--json"]).arg(&rejected).output().unwrap();
+    assert!(output.status.success());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!((report["status"].as_str(), report["total"].as_u64()), (Some("rejected"), Some(0)));
+    assert!(report["checks"].as_array().unwrap().is_empty());
+    let output = std::process::Command::new(common::launcher()).args(["grade", "--json", "/nonexistent.py"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
+}
+
+#[tokio::test]
+async fn rule_violations_are_rejected_with_a_clear_reason() {
+    let grader = grader_with(|_| {}).await;
+    let cases = [
+        ("def calculate_user_metrics(:\n", "not valid Python"),
+        ("import os\n", "import of 'os'"),
+        ("from subprocess import run\n", "import from 'subprocess'"),
+        ("import dateutil.parser\nimport os.path\n", "import of 'os.path'"),
+        ("from . import x\n", "import from '.'"),
+        ("def calculate_user_metrics(u, s, e):\n    return eval('1')\n", "calling eval()"),
+        ("def calculate_user_metrics(u, s, e):\n    return open('x')\n", "calling open()"),
+        ("def calculate_user_metrics(u, s, e):\n    return __import__('os')\n", "calling __import__()"),
+        ("import sys\nsys.modules['os'].system('id')\n", "calling .system()"),
+        ("def calculate_user_metrics(u, s, e):\n    return calculate_user_metrics.__globals__\n", "attribute __globals__"),
+    ];
+    for (code, expected) in cases {
+        let report = grade(&grader, code).await;
+        assert_eq!(report.status, GradeStatus::Rejected, "{code}");
+        assert_eq!(report.total, 0);
+        let reason = report.reason.unwrap();
+        assert!(reason.contains(expected), "{code:?}: {reason}");
+    }
+    // Allowed imports pass the rules (dateutil need not be installed to pass the rules).
+    let report = grade(&grader, "import math, heapq, json\nfrom datetime import date\nfrom typing import List\n").await;
+    assert!(report.reason.unwrap().contains("does not define calculate_user_metrics"));
+}
+
+#[tokio::test]
+async fn module_problems_are_rejected_with_the_python_error() {
+    let grader = grader_with(|_| {}).await;
+    let report = grade(&grader, "x = 1 / 0\n").await;
+    assert_eq!(report.status, GradeStatus::Rejected);
+    assert!(report.reason.unwrap().contains("ZeroDivisionError"));
+    let report = grade(&grader, "calculate_user_metrics = 3\n").await;
+    assert!(report.reason.unwrap().contains("does not define calculate_user_metrics"));
+    let report = grade(&grader, "").await;
+    assert_eq!(report.status, GradeStatus::Rejected);
+}
+
+#[tokio::test]
+async fn objects_that_claim_to_equal_everything_earn_nothing_for_it() {
+    let grader = grader_with(|_| {}).await;
+    let code = r#"
+class Liar:
+    def __eq__(self, other):
+        return True
+    def __hash__(self):
+        return 0
+    def __sub__(self, other):
+        return 0
+    def __abs__(self):
+        return 0
+    def __len__(self):
+        return 2
+
+def calculate_user_metrics(users, start_date, end_date):
+    return {"average_engagement": Liar(), "top_performers": Liar(), "active_count": Liar()}
+"#;
+    let report = grade(&grader, code).await;
+    let points = |id: &str| report.checks.iter().find(|c| c.id == id).unwrap().points;
+    assert_eq!(report.status, GradeStatus::Graded, "{:?}", report.reason);
+    assert_eq!(points("correct_average_calculation"), 0);
+    assert_eq!(points("handles_less_than_5_users"), 0);
+    assert_eq!(points("handles_empty_users_list"), 5);
+    assert_eq!(points("handles_no_active_users"), 5);
+    assert_eq!(points("handles_invalid_dates"), 3);
+    // A dict subclass is not plain data either.
+    let code = "class D(dict):\n    pass\n\ndef calculate_user_metrics(u, s, e):\n    return D(average_engagement=0, top_performers=[], active_count=0)\n";
+    let report = grade(&grader, code).await;
+    assert_eq!(report.status, GradeStatus::FailedValidation);
+}
+
+#[tokio::test]
+async fn prints_do_not_disturb_grading_and_mutation_is_seen() {
+    let grader = grader_with(|_| {}).await;
+    let code = r#"
+import sys
+print("hello", file=sys.stderr)
+def calculate_user_metrics(users, start_date, end_date):
+    print("working on", len(users))
+    for u in users:
+        u["engagement_score"] = 1
+    users.clear()
+    return {"average_engagement": 0, "top_performers": [], "active_count": 0}
+"#;
+    let report = grade(&grader, code).await;
+    assert_eq!(report.status, GradeStatus::Graded, "{:?}", report.reason);
+    let mutation = report.checks.iter().find(|c| c.id == "doesnt_mutate_input").unwrap();
+    assert_eq!(mutation.points, 0, "{}", mutation.reason);
+}
+
+#[tokio::test]
+async fn a_slow_check_times_out_alone_and_the_rest_keep_their_points() {
+    let grader = grader_with(|s| s.call_timeout = Duration::from_millis(500)).await;
+    let code = r#"
+def calculate_user_metrics(users, start_date, end_date):
+    if len(users) == 100:
+        while True:
+            pass
+    return {"average_engagement": 0, "top_performers": [], "active_count": 0}
+"#;
+    let report = grade(&grader, code).await;
+    assert_eq!(report.status, GradeStatus::TimedOut);
+    let slow = report.checks.iter().find(|c| c.id == "efficient_implementation").unwrap();
+    assert_eq!((slow.points, slow.reason.as_str()), (0, "timed out"));
+    assert_eq!(report.checks.iter().find(|c| c.id == "handles_missing_keys").unwrap().points, 15);
+    assert!(report.total > 0);
+}
+
+#[tokio::test]
+async fn oversized_code_is_rejected_unread() {
+    let grader = grader_with(|s| s.max_code_bytes = 1000).await;
+    let report = grade(&grader, &"#".repeat(1001)).await;
+    assert_eq!(report.status, GradeStatus::Rejected);
+    assert!(report.reason.unwrap().contains("longer than 1000 bytes"));
+}
