@@ -1,0 +1,76 @@
+//! `POST /api/grade` over HTTP: auth, bad input, the busy queue, and the server surviving.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+
+#[tokio::test]
+async fn grades_code_and_needs_the_organizer_token_when_one_is_set() {
+    let app = common::spawn_app(|s| s.organizer_token = Some(moa_workshop::config::Secret::new("tok-123"))).await;
+    let client = reqwest::Client::new();
+    let post = |token: Option<&str>| {
+        let mut request = client.post(app.url("/api/grade")).json(&json!({ "code": FULL_MARKS }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let response = post(None).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("organizer token"));
+    assert_eq!(post(Some("tok-12")).await.unwrap().status(), 401);
+    let response = post(Some("tok-123")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["total"], 120);
+}
+
+#[tokio::test]
+async fn malformed_requests_get_a_sentence() {
+    let app = common::spawn_app(|_| {}).await;
+    let client = reqwest::Client::new();
+    for body in ["{", "{\"code\": 5}", "[]"] {
+        let response = client
+            .post(app.url("/api/grade"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"].as_str().unwrap().starts_with("The request body is not valid"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_with_retry_after_and_the_server_keeps_going() {
+    let app = common::spawn_app(|s| {
+        s.grade_concurrency = Some(1);
+        s.grade_queue = Some(0);
+    })
+    .await;
+    // Busy for about a second at import, using only allowed modules.
+    let slow = "import datetime\nend = datetime.datetime.now() + datetime.timedelta(seconds=1.5)\nwhile datetime.datetime.now() < end:\n    pass\n";
+    let client = reqwest::Client::new();
+    let send = || client.post(app.url("/api/grade")).json(&json!({ "code": slow })).send();
+    let first = tokio::spawn(send());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), 429);
+    let retry: u64 = second.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1);
+    let error: Value = second.json().await.unwrap();
+    assert!(error["error"].as_str().unwrap().contains("busy"));
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(first.status(), 200);
+    // Once the first is done, a new one is accepted, and health is still fine.
+    let third = client.post(app.url("/api/grade")).json(&json!({ "code": FULL_MARKS })).send().await.unwrap();
+    assert_eq!(third.status(), 200);
+    assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
+}
