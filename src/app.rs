@@ -49,7 +49,11 @@ impl App {
     }
 
     /// Serves until `stop` resolves, then lets open requests finish.
-    pub async fn serve(self, listener: TcpListener, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let router = web::build_router(self.state.clone());
         let shutdown = self.shutdown;
         axum::serve(listener, router)

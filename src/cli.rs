@@ -37,7 +37,9 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             let mut listen = None;
             while let Some(arg) = rest.next() {
                 match arg.as_str() {
-                    "--listen" => listen = Some(rest.next().ok_or("--listen needs an address, e.g. 0.0.0.0:8080")?.clone()),
+                    "--listen" => {
+                        listen = Some(rest.next().ok_or("--listen needs an address, e.g. 0.0.0.0:8080")?.clone())
+                    }
                     other => return Err(format!("serve: unknown argument {other:?}")),
                 }
             }
@@ -179,13 +181,7 @@ async fn grade_file(settings: Settings, json: bool, challenge: Option<String>, f
 }
 
 fn human_report(report: &GradeReport) -> String {
-    let mut out = format!(
-        "{} / {} (grade {}, {})\n",
-        report.total,
-        report.max,
-        report.grade,
-        report.status.as_str()
-    );
+    let mut out = format!("{} / {} (grade {}, {})\n", report.total, report.max, report.grade, report.status.as_str());
     if let Some(reason) = &report.reason {
         out += &format!("{reason}\n");
     }

@@ -17,8 +17,15 @@ async fn check_examples(dir: &Path) {
     for (file, want) in expected.as_object().unwrap() {
         let code = std::fs::read_to_string(dir.join(file)).unwrap();
         let report = grade(&grader, &code).await;
-        let got: serde_json::Map<String, Value> = report.checks.iter().map(|c| (c.id.clone(), Value::from(c.points))).collect();
-        assert_eq!(Value::Object(got), want["checks"], "{file}: checks differ ({:?}: {:?})", report.status, report.reason);
+        let got: serde_json::Map<String, Value> =
+            report.checks.iter().map(|c| (c.id.clone(), Value::from(c.points))).collect();
+        assert_eq!(
+            Value::Object(got),
+            want["checks"],
+            "{file}: checks differ ({:?}: {:?})",
+            report.status,
+            report.reason
+        );
         assert_eq!(Value::from(report.total), want["total"], "{file}: total differs");
         compared += 1;
     }
@@ -80,12 +87,14 @@ async fn the_command_line_prints_one_json_object() {
 
     // A rejected file still exits 0 with a verdict; a missing file does not.
     let rejected = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples/05_forbidden_import.py");
-    let output = std::process::Command::new(common::launcher()).args(["grade", "--json"]).arg(&rejected).output().unwrap();
+    let output =
+        std::process::Command::new(common::launcher()).args(["grade", "--json"]).arg(&rejected).output().unwrap();
     assert!(output.status.success());
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!((report["status"].as_str(), report["total"].as_u64()), (Some("rejected"), Some(0)));
     assert!(report["checks"].as_array().unwrap().is_empty());
-    let output = std::process::Command::new(common::launcher()).args(["grade", "--json", "/nonexistent.py"]).output().unwrap();
+    let output =
+        std::process::Command::new(common::launcher()).args(["grade", "--json", "/nonexistent.py"]).output().unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read"));
 }
@@ -103,7 +112,10 @@ async fn rule_violations_are_rejected_with_a_clear_reason() {
         ("def calculate_user_metrics(u, s, e):\n    return open('x')\n", "calling open()"),
         ("def calculate_user_metrics(u, s, e):\n    return __import__('os')\n", "calling __import__()"),
         ("import sys\nsys.modules['os'].system('id')\n", "calling .system()"),
-        ("def calculate_user_metrics(u, s, e):\n    return calculate_user_metrics.__globals__\n", "attribute __globals__"),
+        (
+            "def calculate_user_metrics(u, s, e):\n    return calculate_user_metrics.__globals__\n",
+            "attribute __globals__",
+        ),
     ];
     for (code, expected) in cases {
         let report = grade(&grader, code).await;

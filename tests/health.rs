@@ -28,12 +28,7 @@ async fn healthz_reports_a_missing_python_with_503() {
 async fn static_files_are_served_compressed_and_cached() {
     let app = common::spawn_app(|_| {}).await;
     let client = reqwest::Client::builder().gzip(false).build().unwrap();
-    let response = client
-        .get(app.url("/static/htmx.min.js"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(app.url("/static/htmx.min.js")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-encoding"], "gzip");
     assert!(response.headers()["cache-control"].to_str().unwrap().contains("max-age"));

@@ -49,6 +49,9 @@ async fn files_outside_the_sandbox_cannot_be_read_or_written() {
     let secret = dir.path().join("secret.env");
     std::fs::write(&secret, "ORGANIZER_TOKEN=hunter2-file").unwrap();
     let outside = dir.path().join("escaped.txt");
+    // Outside the test's own directory too, under a name no earlier run used.
+    let tmp_escape =
+        std::env::temp_dir().join(format!("moa-escape-{}-{}.txt", std::process::id(), moa_workshop::store::now_ms()));
     let script = format!(
         r#"
 import os
@@ -57,7 +60,7 @@ for path in ({secret:?}, {db:?}, "/etc/shadow", "/root/.bashrc"):
         print("READ", path, open(path).read()[:40])
     except OSError as e:
         print("DENIED", path, type(e).__name__)
-for path in ({outside:?}, "/tmp/moa-escape.txt"):
+for path in ({outside:?}, {tmp_escape:?}):
     try:
         open(path, "w").write("x")
         print("WROTE", path)
@@ -69,12 +72,14 @@ print("CWD", os.getcwd(), open("scratch.txt").read())
         secret = secret.display().to_string(),
         db = std::env::current_dir().unwrap().join("Cargo.toml").display().to_string(),
         outside = outside.display().to_string(),
+        tmp_escape = tmp_escape.display().to_string(),
     );
     let (out, _) = run(&script).await;
     assert!(!out.contains("hunter2-file") && !out.contains("READ") && !out.contains("WROTE"), "{out}");
-    assert!(!outside.exists() && !std::path::Path::new("/tmp/moa-escape.txt").exists());
+    assert!(!outside.exists() && !tmp_escape.exists());
     // Its own working directory works, and is gone afterwards.
-    let cwd = out.lines().find_map(|l| l.strip_prefix("CWD ")).expect("cwd line").split(' ').next().unwrap().to_string();
+    let cwd =
+        out.lines().find_map(|l| l.strip_prefix("CWD ")).expect("cwd line").split(' ').next().unwrap().to_string();
     assert!(out.contains("fine"), "{out}");
     assert!(!std::path::Path::new(&cwd).exists(), "{cwd} was not deleted");
 }
@@ -105,7 +110,10 @@ except OSError as e:
 "#
     ))
     .await;
-    assert!(out.contains("DENIED") && !out.contains("CONNECTED") && !out.contains("SENT") && !out.contains("UNIX SOCKET"), "{out}");
+    assert!(
+        out.contains("DENIED") && !out.contains("CONNECTED") && !out.contains("SENT") && !out.contains("UNIX SOCKET"),
+        "{out}"
+    );
     assert!(listener.accept().is_err(), "the listener saw a connection");
 }
 
@@ -184,7 +192,8 @@ async fn an_endless_loop_ignoring_sigterm_is_killed_at_the_wall_clock() {
 #[tokio::test]
 async fn two_gigabytes_of_output_are_cut_off_quickly() {
     let started = Instant::now();
-    let (out, output) = run("import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(2048):\n    sys.__stdout__.write(chunk)\n").await;
+    let (out, output) =
+        run("import sys\nchunk = 'x' * (1 << 20)\nfor _ in range(2048):\n    sys.__stdout__.write(chunk)\n").await;
     assert_eq!(output.ending, Ending::TooMuchOutput);
     assert!(out.len() <= 4 * 1024 * 1024);
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
@@ -242,7 +251,11 @@ sys.modules["os"]._exit(0)
         assert!(text.contains(reason), "{name}: {text}");
     }
     // The grader still works afterwards.
-    let good = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grader-examples/02_full_marks.py")).unwrap();
+    let good = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/grader-examples/02_full_marks.py"
+    ))
+    .unwrap();
     assert_eq!(grade(&grader, &good).await.total, 120);
 }
 
@@ -271,7 +284,8 @@ fn the_sandbox_workdir_prefix_is_not_left_behind() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("moa-grade-") {
                 let mut buf = String::new();
-                let _ = std::fs::File::open(entry.path().join("scratch.txt")).and_then(|mut f| f.read_to_string(&mut buf));
+                let _ =
+                    std::fs::File::open(entry.path().join("scratch.txt")).and_then(|mut f| f.read_to_string(&mut buf));
                 if buf == "fine" {
                     leftovers.push(name);
                 }

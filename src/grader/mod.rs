@@ -106,10 +106,7 @@ impl Grader {
 
     pub fn challenge(&self, id: Option<&str>) -> Result<&Challenge, String> {
         let id = id.unwrap_or(Challenge::default_id());
-        self.challenges
-            .iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| format!("no challenge named {id:?}"))
+        self.challenges.iter().find(|c| c.id == id).ok_or_else(|| format!("no challenge named {id:?}"))
     }
 
     /// Grades a known-good solution; proves the interpreter runs inside the sandbox.
@@ -226,9 +223,19 @@ fn parse_records(stdout: &[u8], nonce: &str) -> Vec<Result<Json, String>> {
 }
 
 /// Turns the harness's records and the way the process ended into a verdict.
-fn interpret(challenge: &Challenge, records: Vec<Result<Json, String>>, ending: &Ending, stderr: &[u8]) -> Result<GradeReport, GradeError> {
+fn interpret(
+    challenge: &Challenge,
+    records: Vec<Result<Json, String>>,
+    ending: &Ending,
+    stderr: &[u8],
+) -> Result<GradeReport, GradeError> {
     let verdict = |status, reason: String| Ok(scoring::verdict(challenge, status, Some(reason)));
-    let malformed = || verdict(GradeStatus::Rejected, "The grading process reported nonsense (forged or corrupted output), so no points were given.".into());
+    let malformed = || {
+        verdict(
+            GradeStatus::Rejected,
+            "The grading process reported nonsense (forged or corrupted output), so no points were given.".into(),
+        )
+    };
     let mut records = records.into_iter();
     let mut next = || records.next().map(|r| r.ok());
 
@@ -257,7 +264,8 @@ fn interpret(challenge: &Challenge, records: Vec<Result<Json, String>>, ending: 
         }
     };
     if module["ok"] != Json::Bool(true) {
-        let status = if module["timed_out"] == Json::Bool(true) { GradeStatus::TimedOut } else { GradeStatus::Rejected };
+        let status =
+            if module["timed_out"] == Json::Bool(true) { GradeStatus::TimedOut } else { GradeStatus::Rejected };
         let why = module["reason"].as_str().unwrap_or("the module failed");
         return verdict(status, format!("{}.", capitalize(why)));
     }

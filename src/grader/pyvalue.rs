@@ -90,9 +90,9 @@ impl PyValue {
             },
             Json::String(s) => PyValue::Str(s.clone()),
             Json::Array(items) => PyValue::List(items.iter().map(PyValue::from_plain_json).collect()),
-            Json::Object(map) => PyValue::Dict(
-                map.iter().map(|(k, v)| (PyValue::Str(k.clone()), PyValue::from_plain_json(v))).collect(),
-            ),
+            Json::Object(map) => {
+                PyValue::Dict(map.iter().map(|(k, v)| (PyValue::Str(k.clone()), PyValue::from_plain_json(v))).collect())
+            }
         }
     }
 
@@ -124,12 +124,9 @@ impl PyValue {
         match (self, other) {
             (None, None) => true,
             (Str(a), Str(b)) => a == b,
-            (List(a), List(b)) | (Tuple(a), Tuple(b)) => {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y))
-            }
+            (List(a), List(b)) | (Tuple(a), Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y)),
             (Dict(a), Dict(b)) => {
-                a.len() == b.len()
-                    && a.iter().all(|(k, v)| matches!(lookup(b, k), Some(w) if v.py_eq(w)))
+                a.len() == b.len() && a.iter().all(|(k, v)| matches!(lookup(b, k), Some(w) if v.py_eq(w)))
             }
             _ => false,
         }
@@ -138,9 +135,7 @@ impl PyValue {
     /// `d.get(key, default)`; raises unless `self` is a dict.
     pub fn get(&self, key: &str, default: PyValue) -> PyResult<PyValue> {
         match self {
-            PyValue::Dict(pairs) => {
-                Ok(lookup(pairs, &PyValue::Str(key.to_string())).cloned().unwrap_or(default))
-            }
+            PyValue::Dict(pairs) => Ok(lookup(pairs, &PyValue::Str(key.to_string())).cloned().unwrap_or(default)),
             other => raise(format!("AttributeError: '{}' object has no attribute 'get'", other.type_name())),
         }
     }
@@ -156,15 +151,14 @@ impl PyValue {
             (PyValue::Dict(pairs), _) => Ok(lookup(pairs, item).is_some()),
             (PyValue::List(v) | PyValue::Tuple(v), _) => Ok(v.iter().any(|x| x.py_eq(item))),
             (PyValue::Str(s), PyValue::Str(needle)) => Ok(s.contains(needle.as_str())),
-            (PyValue::Str(_), other) => raise(format!(
-                "TypeError: 'in <string>' requires string as left operand, not {}",
-                other.type_name()
-            )),
+            (PyValue::Str(_), other) => {
+                raise(format!("TypeError: 'in <string>' requires string as left operand, not {}", other.type_name()))
+            }
             (other, _) => raise(format!("TypeError: argument of type '{}' is not iterable", other.type_name())),
         }
     }
 
-    pub fn len(&self) -> PyResult<usize> {
+    pub fn py_len(&self) -> PyResult<usize> {
         match self {
             PyValue::Str(s) => Ok(s.chars().count()),
             PyValue::List(v) | PyValue::Tuple(v) => Ok(v.len()),
@@ -188,9 +182,9 @@ impl PyValue {
                 let chars: Vec<char> = s.chars().collect();
                 Ok(PyValue::Str(chars[pick(chars.len())?].to_string()))
             }
-            PyValue::Dict(pairs) => lookup(pairs, &PyValue::Int(i as i128))
-                .cloned()
-                .ok_or_else(|| PyError(format!("KeyError: {i}"))),
+            PyValue::Dict(pairs) => {
+                lookup(pairs, &PyValue::Int(i as i128)).cloned().ok_or_else(|| PyError(format!("KeyError: {i}")))
+            }
             other => raise(format!("TypeError: '{}' object is not subscriptable", other.type_name())),
         }
     }
@@ -223,10 +217,7 @@ impl PyValue {
     pub fn abs_diff(&self, y: f64) -> PyResult<f64> {
         match self.number() {
             Some(n) => Ok((n.as_f64()? - y).abs()),
-            None => raise(format!(
-                "TypeError: unsupported operand type(s) for -: '{}' and 'float'",
-                self.type_name()
-            )),
+            None => raise(format!("TypeError: unsupported operand type(s) for -: '{}' and 'float'", self.type_name())),
         }
     }
 
@@ -327,17 +318,17 @@ mod tests {
         let a = v(json!(["d", [[["s", "a"], ["i", "1"]], [["s", "b"], ["f", "2.0"]]]]));
         let b = v(json!(["d", [[["s", "b"], ["i", "2"]], [["s", "a"], ["b", true]]]]));
         assert!(a.py_eq(&b));
-        assert!(v(json!(["i", "123456789012345678901234567890123456789012"])).py_eq(&v(json!([
-            "i",
-            "123456789012345678901234567890123456789012"
-        ]))));
+        assert!(
+            v(json!(["i", "123456789012345678901234567890123456789012"]))
+                .py_eq(&v(json!(["i", "123456789012345678901234567890123456789012"])))
+        );
     }
 
     #[test]
     fn operations_raise_like_python() {
         assert!(PyValue::List(vec![]).get("x", PyValue::None).is_err());
-        assert!(PyValue::Int(3).len().is_err());
-        assert_eq!(PyValue::Str("ab".into()).len(), Ok(2));
+        assert!(PyValue::Int(3).py_len().is_err());
+        assert_eq!(PyValue::Str("ab".into()).py_len(), Ok(2));
         assert!(PyValue::List(vec![]).index(0).is_err());
         assert_eq!(PyValue::Str("xyz".into()).index(-1), Ok(PyValue::Str("z".into())));
         assert!(PyValue::Str("2.75".into()).abs_diff(2.75).is_err());
@@ -349,7 +340,10 @@ mod tests {
             PyValue::distinct_count(&[PyValue::Int(1), PyValue::Float(1.0), PyValue::Bool(true), PyValue::Int(2)]),
             Ok(2)
         );
-        assert_eq!(PyValue::Dict(vec![(PyValue::Str("a".into()), PyValue::None)]).contains(&PyValue::Str("a".into())), Ok(true));
+        assert_eq!(
+            PyValue::Dict(vec![(PyValue::Str("a".into()), PyValue::None)]).contains(&PyValue::Str("a".into())),
+            Ok(true)
+        );
         assert_eq!(PyValue::Str("abc".into()).contains(&PyValue::Str("bc".into())), Ok(true));
         assert!(PyValue::Str("abc".into()).contains(&PyValue::Int(1)).is_err());
         assert!(PyValue::Int(1).contains(&PyValue::Int(1)).is_err());

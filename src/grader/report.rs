@@ -66,7 +66,7 @@ pub struct GradeReport {
 
 /// The rubric's grade bands: A ≥ 90 %, B ≥ 80 %, C ≥ 70 %, D ≥ 60 %, F below.
 pub fn letter_grade(total: u32, max: u32) -> &'static str {
-    let percent = if max == 0 { 0 } else { total * 100 / max };
+    let percent = (total * 100).checked_div(max).unwrap_or(0);
     match percent {
         90.. => "A",
         80..=89 => "B",

@@ -10,7 +10,10 @@ use super::report::{CategoryScore, CheckScore, GradeReport, GradeStatus, Validat
 /// What one call of the submitted function did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Returned { value: PyValue, watched: Option<PyValue> },
+    Returned {
+        value: PyValue,
+        watched: Option<PyValue>,
+    },
     Raised(String),
     /// The call did not finish in time (or the run was stopped before it).
     TimedOut,
@@ -56,7 +59,7 @@ pub fn score(challenge: &Challenge, observed: &Observations) -> GradeReport {
         })
         .collect();
     let passing = validation.iter().filter(|v| v.passed).count();
-    let validation_timed_out = observed.validation.iter().any(|o| *o == Outcome::TimedOut);
+    let validation_timed_out = observed.validation.contains(&Outcome::TimedOut);
     if passing < challenge.validation.min_passing {
         let (status, reason) = if validation_timed_out {
             (GradeStatus::TimedOut, "The validation calls did not finish in time, so no points were given.".to_string())
@@ -100,7 +103,8 @@ pub fn score(challenge: &Challenge, observed: &Observations) -> GradeReport {
         .collect();
     let timed_out = checks.iter().any(|c| c.reason == "timed out");
     let status = if timed_out { GradeStatus::TimedOut } else { GradeStatus::Graded };
-    let reason = timed_out.then(|| "Some checks did not finish in time and scored 0; the others kept their points.".to_string());
+    let reason =
+        timed_out.then(|| "Some checks did not finish in time and scored 0; the others kept their points.".to_string());
     let mut report = verdict(challenge, status, reason);
     report.total = checks.iter().map(|c| c.points).sum();
     report.grade = letter_grade(report.total, report.max).to_string();
@@ -146,7 +150,9 @@ fn validation_call(outcome: &Outcome, expect_active_count_zero: bool) -> (bool, 
             if !missing.is_empty() {
                 return (false, format!("the result lacks {}", missing.join(", ")));
             }
-            if expect_active_count_zero && !value.get("active_count", PyValue::None).is_ok_and(|v| v.py_eq(&PyValue::Int(0))) {
+            if expect_active_count_zero
+                && !value.get("active_count", PyValue::None).is_ok_and(|v| v.py_eq(&PyValue::Int(0)))
+            {
                 return (false, "active_count is not 0 for an empty list".into());
             }
             (true, "ok".into())
@@ -182,7 +188,13 @@ fn division_by_zero(outcomes: &[Outcome], _: &Check) -> (u32, String) {
     if value.is_dict() && value.has_key("average_engagement") {
         (20, "handles days_active = 0".into())
     } else {
-        (5, format!("did not crash on days_active = 0, but returned a {} without average_engagement", value.type_name()))
+        (
+            5,
+            format!(
+                "did not crash on days_active = 0, but returned a {} without average_engagement",
+                value.type_name()
+            ),
+        )
     }
 }
 
@@ -194,7 +206,13 @@ fn invalid_dates(outcomes: &[Outcome], _: &Check) -> (u32, String) {
             Ok(if count.py_eq(&PyValue::Int(0)) {
                 (5, "no user is active when start_date is after end_date".into())
             } else {
-                (3, format!("counted active users although start_date is after end_date (active_count = {})", show(&count)))
+                (
+                    3,
+                    format!(
+                        "counted active users although start_date is after end_date (active_count = {})",
+                        show(&count)
+                    ),
+                )
             })
         },
         2,
@@ -230,18 +248,14 @@ fn efficient_implementation(outcomes: &[Outcome], _: &Check) -> (u32, String) {
     evaluate(
         || {
             let top = value.get("top_performers", PyValue::List(vec![]))?;
-            let len = top.len()?;
+            let len = top.py_len()?;
             if len < 5 {
                 return Ok((2, format!("top_performers holds {len} users out of 100, not 5")));
             }
             if len > 5 {
                 return Ok((0, format!("top_performers holds {len} users, more than 5")));
             }
-            let posts = top
-                .iterate()?
-                .iter()
-                .map(|u| u.get("posts", PyValue::Int(0)))
-                .collect::<PyResult<Vec<_>>>()?;
+            let posts = top.iterate()?.iter().map(|u| u.get("posts", PyValue::Int(0))).collect::<PyResult<Vec<_>>>()?;
             let expected = PyValue::List([99, 98, 97, 96, 95].map(PyValue::Int).to_vec());
             if PyValue::List(posts.clone()).py_eq(&expected) {
                 return Ok((10, "the five most engaged of 100 users, highest first".into()));
@@ -314,10 +328,11 @@ fn sorting_direction(outcomes: &[Outcome], _: &Check) -> (u32, String) {
     evaluate(
         || {
             let top = value.get("top_performers", PyValue::List(vec![]))?;
-            if top.len()? == 0 {
+            if top.py_len()? == 0 {
                 return Ok((0, "top_performers is empty".into()));
             }
-            let posts_is_10 = |u: PyValue| -> PyResult<bool> { Ok(u.get("posts", PyValue::None)?.py_eq(&PyValue::Int(10))) };
+            let posts_is_10 =
+                |u: PyValue| -> PyResult<bool> { Ok(u.get("posts", PyValue::None)?.py_eq(&PyValue::Int(10))) };
             if posts_is_10(top.index(0)?)? {
                 return Ok((10, "top performers sorted highest first".into()));
             }
@@ -352,7 +367,8 @@ fn doesnt_mutate_input(outcomes: &[Outcome], check: &Check) -> (u32, String) {
     let Some(Outcome::Returned { watched: Some(users_after), .. }) = outcomes.first() else {
         return (0, "the input could not be inspected after the call".into());
     };
-    let before = check.calls.first().and_then(|c| c.users.get(0)).map(PyValue::from_plain_json).unwrap_or(PyValue::None);
+    let before =
+        check.calls.first().and_then(|c| c.users.get(0)).map(PyValue::from_plain_json).unwrap_or(PyValue::None);
     evaluate(
         || {
             let first = users_after.index(0)?;
@@ -372,7 +388,7 @@ fn less_than_5_users(outcomes: &[Outcome], _: &Check) -> (u32, String) {
     let value = unwrap_or_score!(returned(outcomes, 0, "with two users"));
     evaluate(
         || {
-            let len = value.get("top_performers", PyValue::List(vec![]))?.len()?;
+            let len = value.get("top_performers", PyValue::List(vec![]))?.py_len()?;
             Ok(if len == 2 {
                 (5, "both users listed when there are fewer than 5".into())
             } else {
@@ -385,7 +401,7 @@ fn less_than_5_users(outcomes: &[Outcome], _: &Check) -> (u32, String) {
 
 fn first_posts(call: &CallInput) -> String {
     let posts = call.users.get(0).and_then(|u| u.get("posts"));
-    posts.map(|p| PyValue::from_plain_json(p)).map(|v| show(&v)).unwrap_or_default()
+    posts.map(PyValue::from_plain_json).map(|v| show(&v)).unwrap_or_default()
 }
 
 /// A short Python-looking rendering of a value for reasons.
@@ -486,7 +502,8 @@ mod tests {
     #[test]
     fn efficient_implementation_branches() {
         let id = "efficient_implementation";
-        let top = |posts: &[i128]| ret(dict(&[("top_performers", list(posts.iter().map(|&p| user_posts(p)).collect()))]));
+        let top =
+            |posts: &[i128]| ret(dict(&[("top_performers", list(posts.iter().map(|&p| user_posts(p)).collect()))]));
         assert_eq!(points(id, &[top(&[99, 98, 97, 96, 95])]), 10);
         assert_eq!(points(id, &[top(&[95, 96, 97, 98, 99])]), 8);
         assert_eq!(points(id, &[top(&[99, 99, 97, 96, 95])]), 3, "not 5 distinct");
@@ -496,9 +513,15 @@ mod tests {
         assert_eq!(points(id, &[top(&[99, 98, 97, 96, 95, 94])]), 0);
         assert_eq!(points(id, &[raised()]), 0);
         // Python semantics: floats equal ints, a tuple is not a list but its items compare.
-        let floats = ret(dict(&[("top_performers", list([99.0, 98.0, 97.0, 96.0, 95.0].iter().map(|&p| dict(&[("posts", f(p))])).collect()))]));
+        let floats = ret(dict(&[(
+            "top_performers",
+            list([99.0, 98.0, 97.0, 96.0, 95.0].iter().map(|&p| dict(&[("posts", f(p))])).collect()),
+        )]));
         assert_eq!(points(id, &[floats]), 10);
-        let tuple = ret(dict(&[("top_performers", PyValue::Tuple([99, 98, 97, 96, 95].iter().map(|&p| user_posts(p)).collect()))]));
+        let tuple = ret(dict(&[(
+            "top_performers",
+            PyValue::Tuple([99, 98, 97, 96, 95].iter().map(|&p| user_posts(p)).collect()),
+        )]));
         assert_eq!(points(id, &[tuple]), 10);
         // len works on a str; .get on its characters raises.
         assert_eq!(points(id, &[ret(dict(&[("top_performers", s("abcde"))]))]), 0);
@@ -560,7 +583,8 @@ mod tests {
     #[test]
     fn sorting_direction_branches() {
         let id = "correct_sorting_direction";
-        let top = |posts: &[i128]| ret(dict(&[("top_performers", list(posts.iter().map(|&p| user_posts(p)).collect()))]));
+        let top =
+            |posts: &[i128]| ret(dict(&[("top_performers", list(posts.iter().map(|&p| user_posts(p)).collect()))]));
         assert_eq!(points(id, &[top(&[10, 5, 1])]), 10);
         assert_eq!(points(id, &[top(&[1, 5, 10])]), 0);
         assert_eq!(points(id, &[top(&[5, 10, 1])]), 5);
@@ -586,7 +610,15 @@ mod tests {
     #[test]
     fn doesnt_mutate_input_branches() {
         let id = "doesnt_mutate_input";
-        let original = || dict(&[("last_login", s("2024-01-15")), ("posts", i(10)), ("comments", i(5)), ("likes", i(20)), ("days_active", i(10))]);
+        let original = || {
+            dict(&[
+                ("last_login", s("2024-01-15")),
+                ("posts", i(10)),
+                ("comments", i(5)),
+                ("likes", i(20)),
+                ("days_active", i(10)),
+            ])
+        };
         let after = |users: PyValue| Outcome::Returned { value: PyValue::None, watched: Some(users) };
         assert_eq!(points(id, &[after(list(vec![original()]))]), 8);
         let mut gained = original();
@@ -635,7 +667,8 @@ mod tests {
         assert_eq!(report.status, GradeStatus::Graded);
         assert!(report.total > 0);
         // V2 also needs active_count == 0.
-        let nonzero = ret(dict(&[("average_engagement", i(0)), ("top_performers", list(vec![])), ("active_count", i(1))]));
+        let nonzero =
+            ret(dict(&[("average_engagement", i(0)), ("top_performers", list(vec![])), ("active_count", i(1))]));
         let report = observe(&[nonzero.clone(), nonzero, raised(), raised()]);
         assert_eq!(report.status, GradeStatus::FailedValidation);
         assert!(!report.validation[1].passed);
@@ -653,7 +686,10 @@ mod tests {
         checks[missing] = vec![Outcome::TimedOut];
         let report = score(
             &c,
-            &Observations { validation: &[good.clone(), good.clone(), good.clone(), good], checks: checks.iter().map(Vec::as_slice).collect() },
+            &Observations {
+                validation: &[good.clone(), good.clone(), good.clone(), good],
+                checks: checks.iter().map(Vec::as_slice).collect(),
+            },
         );
         assert_eq!(report.status, GradeStatus::TimedOut);
         let check = report.checks.iter().find(|ch| ch.id == "handles_missing_keys").unwrap();

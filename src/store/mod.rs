@@ -25,7 +25,13 @@ impl MigrationSource<'static> for Embedded {
             Ok(MIGRATIONS
                 .iter()
                 .map(|&(version, description, sql)| {
-                    Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, Cow::Borrowed(sql), false)
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
                 })
                 .collect())
         })
@@ -73,7 +79,8 @@ pub async fn connect(url: &str) -> Result<Pool, String> {
 
 /// Creates the folder of a SQLite file, which SQLite will not do itself.
 async fn prepare_sqlite(url: &str) -> Result<(), String> {
-    let options = SqliteConnectOptions::from_str(url).map_err(|e| format!("DATABASE_URL is not a valid SQLite URL: {e}"))?;
+    let options =
+        SqliteConnectOptions::from_str(url).map_err(|e| format!("DATABASE_URL is not a valid SQLite URL: {e}"))?;
     let file = options.get_filename();
     if file == Path::new(":memory:") {
         return Ok(());
@@ -88,8 +95,5 @@ async fn prepare_sqlite(url: &str) -> Result<(), String> {
 
 /// Milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -28,7 +28,8 @@ async fn grade(
     if let Some(token) = &state.settings.organizer_token {
         require_bearer(&headers, token.expose())?;
     }
-    let Json(request) = body.map_err(|e| AppError::BadRequest(format!("The request body is not valid: {}", e.body_text())))?;
+    let Json(request) =
+        body.map_err(|e| AppError::BadRequest(format!("The request body is not valid: {}", e.body_text())))?;
     let grader = grader(&state)?;
     let challenge = grader.challenge(None).map_err(AppError::Internal)?;
     Ok(Json(grader.grade(challenge, &request.code).await.map_err(grade_error)?))
@@ -43,10 +44,9 @@ pub fn grader(state: &AppState) -> Result<&Grader, AppError> {
 
 pub fn grade_error(e: GradeError) -> AppError {
     match e {
-        GradeError::Busy { retry_after_s } => AppError::Busy {
-            message: format!("The grader is busy; please retry in {retry_after_s} s."),
-            retry_after_s,
-        },
+        GradeError::Busy { retry_after_s } => {
+            AppError::Busy { message: format!("The grader is busy; please retry in {retry_after_s} s."), retry_after_s }
+        }
         GradeError::Internal(cause) => AppError::Internal(cause),
     }
 }
@@ -58,7 +58,8 @@ pub fn require_bearer(headers: &HeaderMap, token: &str) -> Result<(), AppError> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let same = given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let same =
+        given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
     if same {
         Ok(())
     } else {

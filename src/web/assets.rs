@@ -11,7 +11,10 @@ const CACHE: &str = "public, max-age=86400";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/static/htmx.min.js", get(|| async { asset("text/javascript", include_str!("../../static/htmx.min.js")) }))
+        .route(
+            "/static/htmx.min.js",
+            get(|| async { asset("text/javascript", include_str!("../../static/htmx.min.js")) }),
+        )
         .route("/static/app.css", get(|| async { asset("text/css", include_str!("../../static/app.css")) }))
 }
 

@@ -1,10 +1,10 @@
 //! Server-rendered pages (askama); each handler renders a full page.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
-use axum::Router;
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -35,7 +35,8 @@ struct IndexPage {
 }
 
 async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    let challenge = crate::grader::Challenge::find(crate::grader::Challenge::default_id()).map_err(AppError::Internal)?;
+    let challenge =
+        crate::grader::Challenge::find(crate::grader::Challenge::default_id()).map_err(AppError::Internal)?;
     render(&IndexPage {
         nav: NAV,
         current: "/",

@@ -10,12 +10,11 @@ use std::ffi::CString;
 use std::path::PathBuf;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule,
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
 use serde::Serialize;
 
@@ -86,10 +85,7 @@ fn on_off(b: bool) -> &'static str {
 
 /// Applies every layer the kernel offers and reports which took effect.
 pub fn confine(c: &Confinement) -> Layers {
-    let mut layers = Layers {
-        new_session: unsafe { libc::setsid() } != -1,
-        ..Layers::default()
-    };
+    let mut layers = Layers { new_session: unsafe { libc::setsid() } != -1, ..Layers::default() };
     layers.rlimits = set_rlimits(&c.limits);
     layers.capabilities_dropped = drop_capabilities();
     (layers.landlock, layers.landlock_abi) = apply_landlock(c);
@@ -200,9 +196,7 @@ fn apply_landlock(c: &Confinement) -> (String, i32) {
 pub fn landlock_abi() -> i32 {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_long = 1;
     let null = std::ptr::null::<libc::c_void>();
-    let version = unsafe {
-        libc::syscall(libc::SYS_landlock_create_ruleset, null, 0, LANDLOCK_CREATE_RULESET_VERSION)
-    };
+    let version = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, null, 0, LANDLOCK_CREATE_RULESET_VERSION) };
     version.max(0) as i32
 }
 
@@ -258,16 +252,14 @@ fn apply_seccomp() -> bool {
     .into_iter()
     .collect();
     let conditional = |arg, op, value| {
-        SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value)
-            .and_then(|c| SeccompRule::new(vec![c]))
+        SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value).and_then(|c| SeccompRule::new(vec![c]))
     };
     // kill() only towards the caller's own process group (pid 0).
     // clone() only for threads would still be a new task; the harness needs none, so any
     // clone without CLONE_THREAD is denied and thread creation fails through clone3 above.
-    let (Ok(kill_others), Ok(clone_process)) = (
-        conditional(0, SeccompCmpOp::Ne, 0),
-        conditional(0, SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64), 0),
-    ) else {
+    let (Ok(kill_others), Ok(clone_process)) =
+        (conditional(0, SeccompCmpOp::Ne, 0), conditional(0, SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64), 0))
+    else {
         return false;
     };
     rules.insert(libc::SYS_kill, vec![kill_others]);

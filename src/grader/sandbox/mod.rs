@@ -71,15 +71,8 @@ print(json.dumps({"executable": os.path.realpath(sys.executable),
 "#;
 
 /// System paths the dynamic loader and the interpreter read, whatever the distribution.
-const SYSTEM_READ_PATHS: &[&str] = &[
-    "/lib",
-    "/lib64",
-    "/usr/lib",
-    "/usr/lib64",
-    "/etc/ld.so.cache",
-    "/etc/localtime",
-    "/usr/share/zoneinfo",
-];
+const SYSTEM_READ_PATHS: &[&str] =
+    &["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo"];
 
 impl Interpreter {
     /// Asks `program` (e.g. `python3`) where it is installed.
@@ -215,8 +208,9 @@ impl Sandbox {
             .output()
             .await
             .map_err(|e| format!("cannot start the sandbox launcher: {e}"))?;
-        serde_json::from_slice(&output.stdout)
-            .map_err(|e| format!("the sandbox launcher answered oddly ({e}): {}", String::from_utf8_lossy(&output.stderr)))
+        serde_json::from_slice(&output.stdout).map_err(|e| {
+            format!("the sandbox launcher answered oddly ({e}): {}", String::from_utf8_lossy(&output.stderr))
+        })
     }
 
     fn launcher_command(&self, workdir: &Path, probe: bool) -> Command {

@@ -1,0 +1,29 @@
+# Build: docker build -t moa-workshop .
+# Run:   docker run -p 8080:8080 -v moa-data:/data -e LLM_API_KEY=... moa-workshop
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY templates templates
+COPY static static
+COPY migrations migrations
+COPY challenges challenges
+RUN cargo build --release --locked && cp target/release/moa-workshop /moa-workshop
+
+FROM debian:bookworm-slim
+# python3 runs submitted code (in the sandbox); ca-certificates for HTTPS to the LLM API.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin moa \
+ && mkdir -p /data && chown moa /data
+COPY --from=build /moa-workshop /usr/local/bin/moa-workshop
+USER moa
+WORKDIR /data
+VOLUME /data
+ENV MOA_LISTEN=0.0.0.0:8080 \
+    DATABASE_URL=sqlite:///data/workshop.db?mode=rwc \
+    MOA_PYTHON=/usr/bin/python3
+EXPOSE 8080
+ENTRYPOINT ["moa-workshop"]
+CMD ["serve"]
