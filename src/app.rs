@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::grader::{Grader, GraderSettings};
+use crate::llm::{ChatProvider, ClientLimits, OpenAiProvider};
 use crate::store::{self, Pool};
 use crate::web;
 
@@ -22,6 +23,8 @@ pub struct AppState {
     pub grader: Result<Arc<Grader>, String>,
     /// Flips to true when the server starts shutting down, so long streams can end.
     pub shutdown: watch::Receiver<bool>,
+    /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
+    pub llm: Arc<dyn ChatProvider>,
 }
 
 /// What differs between the real server and a test: where the launcher binary is.
@@ -44,7 +47,9 @@ impl App {
         tracing::info!(database = %redact_url(&settings.database_url), "database ready");
         let grader = start_grader(&settings, startup.launcher).await;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let state = AppState { settings: Arc::new(settings), pool, grader, shutdown: shutdown_rx };
+        let limits = ClientLimits { connect: Duration::from_secs(10), request: settings.llm_timeout };
+        let llm: Arc<dyn ChatProvider> = Arc::new(OpenAiProvider::new(limits)?);
+        let state = AppState { settings: Arc::new(settings), pool, grader, shutdown: shutdown_rx, llm };
         Ok(App { state, shutdown })
     }
 

@@ -8,5 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod grader;
+pub mod llm;
+pub mod moa;
 pub mod store;
 pub mod web;

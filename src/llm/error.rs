@@ -1,0 +1,167 @@
+//! What can go wrong with one LLM call, phrased so a workshop attendee knows what to do.
+
+use std::time::Duration;
+
+/// Longest provider message we pass on; error bodies can be whole HTML pages.
+const MAX_PROVIDER_MESSAGE: usize = 300;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LlmError {
+    #[error("the API key was rejected (HTTP {status}); check LLM_API_KEY")]
+    Unauthorized { status: u16 },
+    #[error("rate limited by the provider (HTTP 429); wait a moment or use fewer agents")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("the provider refused the request (HTTP {status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error("the provider failed (HTTP {status}){}", suffix(message))]
+    Server { status: u16, message: String },
+    #[error("no complete answer within {} s (timed out)", after.as_secs_f64().ceil())]
+    Timeout { after: Duration },
+    #[error("could not connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error("the connection to the provider broke: {0}")]
+    Network(String),
+    #[error("the provider sent a malformed answer: {0}")]
+    Malformed(String),
+    /// The call could not even be made (e.g. an unusable key); our side's problem.
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn suffix(message: &str) -> String {
+    if message.is_empty() { String::new() } else { format!(": {message}") }
+}
+
+impl LlmError {
+    /// Only rate limits and server errors may go away by themselves.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LlmError::RateLimited { .. } | LlmError::Server { .. })
+    }
+
+    /// Maps a non-success HTTP answer to an error, keeping the provider's own explanation.
+    pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> LlmError {
+        let message = provider_message(body);
+        match status {
+            401 | 403 => LlmError::Unauthorized { status },
+            429 => LlmError::RateLimited { retry_after },
+            500..=599 => LlmError::Server { status, message },
+            _ => LlmError::Refused {
+                status,
+                message: if message.is_empty() { default_reason(status).to_string() } else { message },
+            },
+        }
+    }
+
+    /// Maps a transport error from reqwest; `target` names the provider host for the sentence.
+    pub fn from_reqwest(e: &reqwest::Error, target: &str, timeout: Duration) -> LlmError {
+        if e.is_timeout() {
+            return LlmError::Timeout { after: timeout };
+        }
+        let reason = root_cause(e);
+        if e.is_connect() {
+            LlmError::Connect { target: target.to_string(), reason }
+        } else {
+            LlmError::Network(reason)
+        }
+    }
+}
+
+fn default_reason(status: u16) -> &'static str {
+    match status {
+        404 => "the model or the API address was not found",
+        413 => "the request is too large",
+        422 => "the request was not understood",
+        _ => "no reason given",
+    }
+}
+
+/// The innermost error message, which names the actual problem ("Connection refused").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    let text = current.to_string();
+    // io errors read "Connection refused (os error 111)"; the number helps nobody.
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    lowercase_first(&text)
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Finds the human part of an error body: OpenAI-style `{"error": {"message"}}`, a few common
+/// variants, or short plain text. HTML pages are not passed on.
+pub(crate) fn provider_message(body: &str) -> String {
+    let body = body.trim();
+    let found = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|json| {
+        let candidates = [json.pointer("/error/message"), json.get("message"), json.get("error"), json.get("detail")];
+        candidates.into_iter().flatten().find_map(|v| v.as_str().map(str::to_string))
+    });
+    let text = match found {
+        Some(text) => text,
+        None if body.starts_with('<') || body.starts_with('{') => String::new(),
+        None => body.to_string(),
+    };
+    clip(&text)
+}
+
+/// One line, printable, at most [`MAX_PROVIDER_MESSAGE`] characters.
+pub(crate) fn clip(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX_PROVIDER_MESSAGE {
+        return one_line;
+    }
+    let mut clipped: String = one_line.chars().take(MAX_PROVIDER_MESSAGE).collect();
+    clipped.push('…');
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_become_sentences() {
+        assert_eq!(
+            LlmError::from_status(401, None, "{}").to_string(),
+            "the API key was rejected (HTTP 401); check LLM_API_KEY"
+        );
+        assert!(LlmError::from_status(429, None, "").to_string().contains("rate limited"));
+        let refused =
+            LlmError::from_status(400, None, r#"{"error":{"message":"max_tokens is too large","type":"invalid"}}"#);
+        assert_eq!(refused.to_string(), "the provider refused the request (HTTP 400): max_tokens is too large");
+        assert!(LlmError::from_status(404, None, "<html>nope</html>").to_string().contains("not found"));
+        assert_eq!(
+            LlmError::from_status(503, None, "overloaded").to_string(),
+            "the provider failed (HTTP 503): overloaded"
+        );
+        assert_eq!(LlmError::from_status(500, None, "").to_string(), "the provider failed (HTTP 500)");
+        assert_eq!(
+            LlmError::Timeout { after: Duration::from_millis(1500) }.to_string(),
+            "no complete answer within 2 s (timed out)"
+        );
+    }
+
+    #[test]
+    fn only_rate_limits_and_server_errors_are_retried() {
+        assert!(LlmError::from_status(429, None, "").is_retryable());
+        assert!(LlmError::from_status(502, None, "").is_retryable());
+        assert!(!LlmError::from_status(400, None, "").is_retryable());
+        assert!(!LlmError::from_status(401, None, "").is_retryable());
+        assert!(!LlmError::Timeout { after: Duration::from_secs(1) }.is_retryable());
+    }
+
+    #[test]
+    fn long_messages_are_clipped_to_one_line() {
+        let long = format!("line one\nline two {}", "x".repeat(500));
+        let clipped = clip(&long);
+        assert!(clipped.starts_with("line one line two"));
+        assert_eq!(clipped.chars().count(), MAX_PROVIDER_MESSAGE + 1);
+    }
+}

@@ -1,0 +1,126 @@
+//! Talking to language models: the [`ChatProvider`] seam, the OpenAI-compatible client behind
+//! it, the errors a person can act on, and retries for the answers worth retrying.
+//!
+//! The endpoint (base URL and key) travels with every call rather than living in the client,
+//! so one client can serve several providers or a participant's own key.
+
+mod error;
+mod openai;
+mod retry;
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use crate::config::Secret;
+
+pub use error::LlmError;
+pub use openai::OpenAiProvider;
+pub use retry::{RetryPolicy, chat_with_retry};
+
+/// Where to send a request and with which key.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// API root without a trailing slash, e.g. `https://api.cerebras.ai/v1`.
+    pub base_url: String,
+    pub api_key: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Message {
+        Message { role: Role::System, content: content.into() }
+    }
+
+    pub fn user(content: impl Into<String>) -> Message {
+        Message { role: Role::User, content: content.into() }
+    }
+}
+
+/// One chat completion to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub temperature: f64,
+    pub max_tokens: u32,
+}
+
+/// Token counts, from the provider when it reports them, else estimated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// True when the provider did not report usage and the counts are estimates.
+    pub estimated: bool,
+}
+
+/// A finished completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    pub usage: Usage,
+}
+
+/// Receives the text of a completion piece by piece, as it streams.
+pub type DeltaSink<'a> = &'a mut (dyn FnMut(&str) + Send);
+
+/// Something that answers chat completions. The real one is [`OpenAiProvider`]; the trait is
+/// object-safe so `AppState` can hold `Arc<dyn ChatProvider>` and tests can swap it.
+pub trait ChatProvider: Send + Sync {
+    /// Sends `request`, calls `on_delta` with each piece of text as it arrives, and returns the
+    /// whole completion. Dropping the future abandons the request.
+    fn chat<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        request: &'a ChatRequest,
+        on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<Completion, LlmError>>;
+}
+
+/// A rough token count (about four characters per token), used when the provider reports none
+/// and for the context guard. Deliberately errs on the high side for short texts.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+/// Estimated prompt tokens of a request: its messages plus a few tokens of framing each.
+pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
+    messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum()
+}
+
+/// Per-call limits the client enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLimits {
+    /// Connecting must succeed within this.
+    pub connect: Duration,
+    /// The whole call, streaming included, must finish within this.
+    pub request: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_round_up() {
+        assert_eq!(estimate_tokens(""), 0);
+        assert_eq!(estimate_tokens("abc"), 1);
+        assert_eq!(estimate_tokens("abcde"), 2);
+        assert_eq!(estimate_prompt_tokens(&[Message::system("abcd"), Message::user("")]), 9);
+    }
+}

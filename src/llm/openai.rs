@@ -1,0 +1,252 @@
+//! The OpenAI chat-completions protocol over reqwest, which Cerebras, Groq, Together, OpenAI,
+//! Ollama, vLLM and llama.cpp all speak. Always asks for a stream; accepts a plain JSON answer
+//! from servers that ignore `stream`.
+
+use std::time::Duration;
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use reqwest::header::{self, HeaderValue};
+use serde::{Deserialize, Serialize};
+
+use super::error::{LlmError, clip};
+use super::{ChatProvider, ChatRequest, ClientLimits, Completion, DeltaSink, Endpoint, Message, Usage};
+use super::{estimate_prompt_tokens, estimate_tokens};
+
+/// The real provider: one shared connection pool, limits applied to every call.
+pub struct OpenAiProvider {
+    client: reqwest::Client,
+    limits: ClientLimits,
+}
+
+impl OpenAiProvider {
+    pub fn new(limits: ClientLimits) -> Result<OpenAiProvider, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(limits.connect)
+            .user_agent(concat!("moa-workshop/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+        Ok(OpenAiProvider { client, limits })
+    }
+
+    async fn call(
+        &self,
+        endpoint: &Endpoint,
+        request: &ChatRequest,
+        on_delta: DeltaSink<'_>,
+    ) -> Result<Completion, LlmError> {
+        let url = format!("{}/chat/completions", endpoint.base_url);
+        let target = host_of(&endpoint.base_url);
+        let transport = |e: reqwest::Error| LlmError::from_reqwest(&e, &target, self.limits.request);
+        let body = RequestBody {
+            model: &request.model,
+            messages: &request.messages,
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+            stream: true,
+            stream_options: StreamOptions { include_usage: true },
+        };
+        let response = self
+            .client
+            .post(&url)
+            .header(header::AUTHORIZATION, bearer(endpoint)?)
+            .header(header::ACCEPT, "text/event-stream, application/json")
+            .json(&body)
+            .timeout(self.limits.request)
+            .send()
+            .await
+            .map_err(transport)?;
+
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response.text().await.unwrap_or_default();
+            return Err(LlmError::from_status(status.as_u16(), retry_after, &body));
+        }
+        let streamed = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let (text, usage) = if streamed {
+            read_stream(response, on_delta, &transport).await?
+        } else {
+            let bytes = response.bytes().await.map_err(transport)?;
+            let answer: FullResponse = serde_json::from_slice(&bytes).map_err(|_| {
+                LlmError::Malformed("the answer was neither an event stream nor chat-completion JSON".into())
+            })?;
+            let text = answer
+                .choices
+                .into_iter()
+                .next()
+                .and_then(|c| c.message.content)
+                .ok_or_else(|| LlmError::Malformed("the answer had no message".into()))?;
+            on_delta(&text);
+            (text, answer.usage)
+        };
+        let usage = match usage {
+            Some(u) => {
+                Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, estimated: false }
+            }
+            None => Usage {
+                prompt_tokens: estimate_prompt_tokens(&request.messages),
+                completion_tokens: estimate_tokens(&text),
+                estimated: true,
+            },
+        };
+        Ok(Completion { text, usage })
+    }
+}
+
+impl ChatProvider for OpenAiProvider {
+    fn chat<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        request: &'a ChatRequest,
+        on_delta: DeltaSink<'a>,
+    ) -> BoxFuture<'a, Result<Completion, LlmError>> {
+        Box::pin(self.call(endpoint, request, on_delta))
+    }
+}
+
+/// Reads `data:` chunks until `[DONE]`, passing text on as it comes.
+async fn read_stream(
+    response: reqwest::Response,
+    on_delta: DeltaSink<'_>,
+    transport: &impl Fn(reqwest::Error) -> LlmError,
+) -> Result<(String, Option<ReportedUsage>), LlmError> {
+    let mut events = response.bytes_stream().eventsource();
+    let (mut text, mut usage, mut finished) = (String::new(), None, false);
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| match e {
+            EventStreamError::Transport(e) => transport(e),
+            EventStreamError::Utf8(_) => LlmError::Malformed("the stream was not valid UTF-8".into()),
+            EventStreamError::Parser(_) => LlmError::Malformed("the stream was not valid server-sent events".into()),
+        })?;
+        let data = event.data.trim();
+        if data == "[DONE]" {
+            finished = true;
+            break;
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let chunk: Chunk = serde_json::from_str(data)
+            .map_err(|_| LlmError::Malformed(format!("a chunk was not JSON: {}", clip(&truncate(data, 80)))))?;
+        if let Some(error) = chunk.error {
+            // Some providers report failures inside an already started stream.
+            let message = error.message.unwrap_or_else(|| "no reason given".into());
+            return Err(LlmError::Server { status: 200, message: clip(&message) });
+        }
+        for choice in chunk.choices.into_iter().flatten() {
+            if let Some(piece) = choice.delta.and_then(|d| d.content).filter(|p| !p.is_empty()) {
+                on_delta(&piece);
+                text.push_str(&piece);
+            }
+            finished |= choice.finish_reason.is_some();
+        }
+        if chunk.usage.is_some() {
+            usage = chunk.usage;
+        }
+    }
+    if !finished {
+        return Err(LlmError::Network("the stream ended before the answer was complete".into()));
+    }
+    Ok((text, usage))
+}
+
+/// `Authorization: Bearer …`, marked sensitive so no HTTP-level logging prints it.
+fn bearer(endpoint: &Endpoint) -> Result<HeaderValue, LlmError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", endpoint.api_key.expose()))
+        .map_err(|_| LlmError::Setup("the API key contains characters that cannot be sent in an HTTP header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `https://api.cerebras.ai/v1` → `api.cerebras.ai`, for error sentences.
+fn host_of(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_string()
+}
+
+fn truncate(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
+}
+
+#[derive(Serialize)]
+struct RequestBody<'a> {
+    model: &'a str,
+    messages: &'a [Message],
+    temperature: f64,
+    max_tokens: u32,
+    stream: bool,
+    stream_options: StreamOptions,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    choices: Option<Vec<ChunkChoice>>,
+    usage: Option<ReportedUsage>,
+    error: Option<ChunkError>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice {
+    delta: Option<Delta>,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkError {
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReportedUsage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct FullResponse {
+    choices: Vec<FullChoice>,
+    usage: Option<ReportedUsage>,
+}
+
+#[derive(Deserialize)]
+struct FullChoice {
+    message: FullMessage,
+}
+
+#[derive(Deserialize)]
+struct FullMessage {
+    content: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn hosts_for_sentences_carry_no_credentials() {
+        assert_eq!(host_of("https://api.cerebras.ai/v1"), "api.cerebras.ai");
+        assert_eq!(host_of("http://user:pw@127.0.0.1:9/v1"), "127.0.0.1:9");
+    }
+}

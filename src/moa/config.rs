@@ -1,0 +1,263 @@
+//! The MoA configuration in the workshop's export format, its defaults and its validation.
+//!
+//! `/api/*` accept either the inner object or the export wrapper
+//! `{"ai_configuration": {...}, "exported_at": ..., "version": "2.0"}`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::config::ModelSpec;
+
+/// Where the previous layer's synthesized answers go in every prompt.
+pub const HELPER_PLACEHOLDER: &str = "{helper_response}";
+/// Layers ("cycles") per run, as the original challenge allowed.
+pub const MAX_CYCLES: u32 = 10;
+/// Agents per layer: each costs one call per layer, and a room shares rate limits.
+pub const MAX_AGENTS: usize = 8;
+/// The original UI's upper bound for an agent's answer.
+pub const MAX_AGENT_TOKENS: u32 = 4096;
+pub const MAX_QUESTION_CHARS: usize = 8_000;
+pub const MAX_PROMPT_CHARS: usize = 8_000;
+pub const MAX_NAME_CHARS: usize = 40;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConfig {
+    pub name: String,
+    pub model: String,
+    pub temperature: f64,
+    /// System prompt; must contain [`HELPER_PLACEHOLDER`].
+    pub prompt: String,
+    #[serde(default = "default_agent_tokens")]
+    pub max_tokens: u32,
+}
+
+/// A whole MoA setup. Serializes as the inner object of the export format.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub main_model: String,
+    pub main_temperature: f64,
+    /// Number of agent layers run before the main model.
+    pub cycles: u32,
+    /// The main model's system prompt; must contain [`HELPER_PLACEHOLDER`].
+    pub system_prompt: String,
+    pub layer_agents: Vec<AgentConfig>,
+}
+
+fn default_agent_tokens() -> u32 {
+    512
+}
+
+/// The same fields as [`Config`], for deserializing after the wrapper is taken off.
+#[derive(Deserialize)]
+struct ConfigFields {
+    main_model: String,
+    main_temperature: f64,
+    cycles: u32,
+    system_prompt: String,
+    layer_agents: Vec<AgentConfig>,
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Config::from_json(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Config {
+    /// Accepts the inner object or the export wrapper.
+    pub fn from_json(mut value: serde_json::Value) -> Result<Config, String> {
+        if let Some(inner) = value.get_mut("ai_configuration") {
+            value = inner.take();
+        }
+        let fields: ConfigFields = serde_json::from_value(value)
+            .map_err(|e| format!("the configuration is not in the workshop format: {e}"))?;
+        Ok(Config {
+            main_model: fields.main_model,
+            main_temperature: fields.main_temperature,
+            cycles: fields.cycles,
+            system_prompt: fields.system_prompt,
+            layer_agents: fields.layer_agents,
+        })
+    }
+
+    /// The export format: the configuration wrapped with a timestamp and version.
+    pub fn to_export(&self, exported_at: &str) -> serde_json::Value {
+        serde_json::json!({ "ai_configuration": self, "exported_at": exported_at, "version": "2.0" })
+    }
+
+    /// Checks every limit; the error is one sentence naming the field to fix.
+    pub fn validate(&self, models: &[ModelSpec]) -> Result<(), String> {
+        let known = |model: &str, whose: &str| -> Result<(), String> {
+            if models.iter().any(|m| m.name == model) {
+                return Ok(());
+            }
+            let offered: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+            Err(format!(
+                "{whose} uses the model {model:?}, which this server does not offer; choose one of: {} (the server's MOA_MODELS setting lists them).",
+                offered.join(", ")
+            ))
+        };
+        known(&self.main_model, "The main model setting")?;
+        temperature(self.main_temperature, "The main temperature")?;
+        if !(1..=MAX_CYCLES).contains(&self.cycles) {
+            return Err(format!(
+                "The number of layers (cycles) must be between 1 and {MAX_CYCLES}, not {}.",
+                self.cycles
+            ));
+        }
+        prompt(&self.system_prompt, "The main system prompt")?;
+        if self.layer_agents.is_empty() {
+            return Err("Add at least one layer agent.".into());
+        }
+        if self.layer_agents.len() > MAX_AGENTS {
+            return Err(format!(
+                "At most {MAX_AGENTS} agents per layer, please ({} given): every agent is one call per layer.",
+                self.layer_agents.len()
+            ));
+        }
+        for (i, agent) in self.layer_agents.iter().enumerate() {
+            let name = agent.name.trim();
+            if name.is_empty() {
+                return Err(format!("Agent {} needs a name.", i + 1));
+            }
+            if name.chars().count() > MAX_NAME_CHARS {
+                return Err(format!("Agent {}'s name is longer than {MAX_NAME_CHARS} characters.", i + 1));
+            }
+            let whose = format!("Agent {name:?}");
+            known(&agent.model, &whose)?;
+            temperature(agent.temperature, &format!("{whose}'s temperature"))?;
+            prompt(&agent.prompt, &format!("{whose}'s prompt"))?;
+            if !(1..=MAX_AGENT_TOKENS).contains(&agent.max_tokens) {
+                return Err(format!(
+                    "{whose}'s max tokens must be between 1 and {MAX_AGENT_TOKENS}, not {}.",
+                    agent.max_tokens
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    /// The original's defaults: `llama3.1-8b` at 0.7, one cycle, one helper agent.
+    fn default() -> Config {
+        Config {
+            main_model: "llama3.1-8b".into(),
+            main_temperature: 0.7,
+            cycles: 1,
+            system_prompt: "You are a helpful assistant. Answer the user's question clearly and correctly.\n\n\
+                Other assistants have already worked on it; use what is right in their work:\n{helper_response}"
+                .into(),
+            layer_agents: vec![AgentConfig {
+                name: "helper".into(),
+                model: "llama3.1-8b".into(),
+                temperature: 0.7,
+                prompt: "You are a knowledgeable, careful assistant. Answer the user's question thoroughly and \
+                    point out anything that is uncertain.\n{helper_response}"
+                    .into(),
+                max_tokens: default_agent_tokens(),
+            }],
+        }
+    }
+}
+
+/// Checks the question a run answers; returns it trimmed.
+pub fn validate_question(question: &str) -> Result<&str, String> {
+    let question = question.trim();
+    if question.is_empty() {
+        return Err("Please type a question.".into());
+    }
+    let chars = question.chars().count();
+    if chars > MAX_QUESTION_CHARS {
+        return Err(format!("The question is {chars} characters long; at most {MAX_QUESTION_CHARS}, please."));
+    }
+    Ok(question)
+}
+
+fn temperature(value: f64, what: &str) -> Result<(), String> {
+    if (0.0..=1.0).contains(&value) { Ok(()) } else { Err(format!("{what} must be between 0.0 and 1.0, not {value}.")) }
+}
+
+fn prompt(text: &str, what: &str) -> Result<(), String> {
+    if !text.contains(HELPER_PLACEHOLDER) {
+        return Err(format!(
+            "{what} must contain {HELPER_PLACEHOLDER}: that is where the previous layer's answers go."
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_PROMPT_CHARS {
+        return Err(format!("{what} is {chars} characters long; at most {MAX_PROMPT_CHARS}, please."));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_models;
+
+    fn models() -> Vec<ModelSpec> {
+        parse_models(crate::config::DEFAULT_MODELS).unwrap()
+    }
+
+    #[test]
+    fn the_default_is_valid_and_round_trips_through_the_export_format() {
+        let config = Config::default();
+        config.validate(&models()).unwrap();
+        let exported = config.to_export("2025-06-03 14:00:00");
+        assert_eq!(exported["version"], "2.0");
+        let back: Config = serde_json::from_value(exported).unwrap();
+        assert_eq!(back, config);
+        let inner: Config = serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
+        assert_eq!(inner, config);
+    }
+
+    #[test]
+    fn reads_the_workshop_export() {
+        let json = r#"{"ai_configuration": {
+          "main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
+          "system_prompt": "Fix it. {helper_response}",
+          "layer_agents": [{"name": "bug_hunter", "model": "llama3.1-8b", "temperature": 0,
+                            "prompt": "Find bugs. {helper_response}", "max_tokens": 512}]},
+         "exported_at": "2025-06-03 14:00:00", "version": "2.0"}"#;
+        let config: Config = serde_json::from_str(json).unwrap();
+        assert_eq!(config.cycles, 2);
+        assert_eq!(config.layer_agents[0].name, "bug_hunter");
+        config.validate(&models()).unwrap();
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let err = Config::from_json(serde_json::json!({"main_model": "x"})).unwrap_err();
+        assert!(err.contains("missing field"), "{err}");
+    }
+
+    #[test]
+    fn each_limit_has_a_sentence() {
+        let check = |change: &dyn Fn(&mut Config), expected: &str| {
+            let mut config = Config::default();
+            change(&mut config);
+            let err = config.validate(&models()).unwrap_err();
+            assert!(err.contains(expected), "{err:?} should mention {expected:?}");
+        };
+        check(&|c| c.main_temperature = 1.5, "between 0.0 and 1.0");
+        check(&|c| c.layer_agents[0].temperature = -0.1, "temperature");
+        check(&|c| c.cycles = 0, "between 1 and 10");
+        check(&|c| c.cycles = 11, "between 1 and 10");
+        check(&|c| c.system_prompt = "no placeholder".into(), "{helper_response}");
+        check(&|c| c.layer_agents[0].prompt = "none".into(), "{helper_response}");
+        check(&|c| c.layer_agents.clear(), "at least one");
+        check(&|c| c.layer_agents = vec![c.layer_agents[0].clone(); 9], "At most 8");
+        check(&|c| c.layer_agents[0].max_tokens = 0, "max tokens");
+        check(&|c| c.layer_agents[0].max_tokens = 5000, "max tokens");
+        check(&|c| c.main_model = "gpt-9".into(), "does not offer");
+        check(&|c| c.layer_agents[0].name = " ".into(), "needs a name");
+    }
+
+    #[test]
+    fn questions_are_trimmed_and_bounded() {
+        assert_eq!(validate_question("  hi \n").unwrap(), "hi");
+        assert!(validate_question("   ").is_err());
+        assert!(validate_question(&"x".repeat(MAX_QUESTION_CHARS + 1)).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! The Mixture-of-Agents engine, free of HTTP so the chat and the challenge share it:
+//! [`prepare`] validates a configuration and question and checks the context budget, then
+//! [`run`] executes the plan, reporting [`Event`]s on a channel.
+
+pub mod budget;
+pub mod config;
+pub mod engine;
+pub mod events;
+
+use crate::config::ModelSpec;
+
+pub use budget::Budget;
+pub use config::{AgentConfig, Config};
+pub use engine::{RunError, Runner, run};
+pub use events::{AgentDelta, AgentResult, AnswerDelta, Event, RunFailure, RunSummary};
+
+/// A run that passed every check: what to ask, how, and how much each model may write.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub config: Config,
+    pub question: String,
+    pub budget: Budget,
+}
+
+/// Validates `config` and `question` and refuses runs that would overflow a model's context.
+/// The error is a sentence for the person who configured the run.
+pub fn prepare(config: Config, question: &str, models: &[ModelSpec]) -> Result<Plan, String> {
+    config.validate(models)?;
+    let question = config::validate_question(question)?.to_string();
+    let budget = Budget::estimate(&config, &question, models).check()?;
+    Ok(Plan { config, question, budget })
+}
