@@ -25,6 +25,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
     pub llm: Arc<dyn ChatProvider>,
+    /// Live leaderboard pushes, rate limits and organizer sessions of this instance.
+    pub live: Arc<web::live::Live>,
 }
 
 /// What differs between the real server and a test: where the launcher binary is.
@@ -49,7 +51,8 @@ impl App {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ClientLimits { connect: Duration::from_secs(10), request: settings.llm_timeout };
         let llm: Arc<dyn ChatProvider> = Arc::new(OpenAiProvider::new(limits)?);
-        let state = AppState { settings: Arc::new(settings), pool, grader, shutdown: shutdown_rx, llm };
+        let live = Arc::new(web::live::Live::new(&settings));
+        let state = AppState { settings: Arc::new(settings), pool, grader, shutdown: shutdown_rx, llm, live };
         Ok(App { state, shutdown })
     }
 

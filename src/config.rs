@@ -84,6 +84,10 @@ pub struct Settings {
     /// How long after a run starts 429/5xx answers are still retried (`MOA_LLM_RETRY_SECS`,
     /// default 20; 0 turns retries off).
     pub llm_retry_window: Duration,
+    /// Per-participant limits, so one attendee cannot exhaust a shared API key or the grader
+    /// (`MOA_GENERATE_PER_MINUTE`, default 6; `MOA_SUBMIT_PER_MINUTE`, default 12; 0 = no limit).
+    pub generate_per_minute: u32,
+    pub submit_per_minute: u32,
 }
 
 impl Settings {
@@ -134,6 +138,8 @@ impl Settings {
             models,
             llm_timeout: Duration::from_secs(llm_timeout),
             llm_retry_window: Duration::from_secs(llm_retry_window),
+            generate_per_minute: number("MOA_GENERATE_PER_MINUTE")?.unwrap_or(6).min(10_000) as u32,
+            submit_per_minute: number("MOA_SUBMIT_PER_MINUTE")?.unwrap_or(12).min(10_000) as u32,
         })
     }
 }

@@ -2,22 +2,26 @@
 
 use axum::Router;
 use axum::http::header;
-use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::app::AppState;
 
 const CACHE: &str = "public, max-age=86400";
+const JS: &str = "text/javascript";
+
+/// (URL path, content type, body). Add a file here and it is served, compressed and cached.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("/static/htmx.min.js", JS, include_str!("../../static/htmx.min.js")),
+    ("/static/htmx-ext-sse.min.js", JS, include_str!("../../static/htmx-ext-sse.min.js")),
+    ("/static/live.js", JS, include_str!("../../static/live.js")),
+    ("/static/app.css", "text/css", include_str!("../../static/app.css")),
+];
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/static/htmx.min.js",
-            get(|| async { asset("text/javascript", include_str!("../../static/htmx.min.js")) }),
+    ASSETS.iter().fold(Router::new(), |router, &(path, content_type, body)| {
+        router.route(
+            path,
+            get(move || async move { ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, CACHE)], body) }),
         )
-        .route("/static/app.css", get(|| async { asset("text/css", include_str!("../../static/app.css")) }))
-}
-
-fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, CACHE)], body)
+    })
 }

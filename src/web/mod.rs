@@ -1,8 +1,12 @@
 //! HTTP: one module per feature, each exposing `router()`; this file assembles them.
 
 mod api;
+mod challenge;
 mod assets;
 mod health;
+mod leaderboard;
+pub mod live;
+mod organizer;
 mod pages;
 
 use std::time::Duration;
@@ -20,6 +24,9 @@ pub fn build_router(state: AppState) -> Router {
         .merge(health::router())
         .merge(pages::router())
         .merge(api::router())
+        .merge(challenge::router())
+        .merge(leaderboard::router())
+        .merge(organizer::router())
         .merge(assets::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "There is no page here.") })
         .layer(CompressionLayer::new())

@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 
 /// Links in the top bar, shared by every page.
-pub const NAV: &[(&str, &str)] = &[("/", "Home")];
+pub const NAV: &[(&str, &str)] = &[("/", "Home"), ("/leaderboard", "Leaderboard"), ("/organizer", "Organizer")];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index))

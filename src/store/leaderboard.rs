@@ -1,0 +1,87 @@
+//! Best score per participant, ranked; ties go to whoever reached the score first.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Pool, format_utc};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub rank: u32,
+    pub participant: String,
+    pub best_score: i64,
+    pub submissions: i64,
+    /// When the best score was first reached (RFC 3339, UTC).
+    pub best_at: String,
+    /// Main model, cycles and agent count of the configuration that reached it.
+    pub config_summary: String,
+    #[serde(skip)]
+    pub participant_id: String,
+    #[serde(skip)]
+    pub hidden: bool,
+    #[serde(skip)]
+    pub best_generation_id: String,
+}
+
+/// Which rows to show: the public view skips hidden participants and, when frozen,
+/// submissions made after the freeze.
+#[derive(Debug, Clone, Copy)]
+pub struct View {
+    pub include_hidden: bool,
+    pub until: Option<i64>,
+}
+
+impl View {
+    pub const ORGANIZER: View = View { include_hidden: true, until: None };
+}
+
+pub async fn ranking(pool: &Pool, view: View) -> Result<Vec<Entry>, sqlx::Error> {
+    let until = view.until.unwrap_or(i64::MAX);
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, p.hidden, p.created_at AS joined, b.best,
+                (SELECT COUNT(*) FROM submissions c WHERE c.participant_id = p.id AND c.created_at <= $1) AS submissions,
+                f.id AS generation_id, f.created_at AS best_at, g.config
+         FROM participants p
+         JOIN (SELECT participant_id, MAX(total) AS best FROM submissions
+               WHERE created_at <= $1 GROUP BY participant_id) b ON b.participant_id = p.id
+         JOIN submissions f ON f.id = (
+               SELECT s.id FROM submissions s
+               WHERE s.participant_id = p.id AND s.total = b.best AND s.created_at <= $1
+               ORDER BY s.created_at, s.id LIMIT 1)
+         JOIN generations g ON g.id = f.generation_id
+         WHERE p.hidden = 0 OR $2 = 1
+         ORDER BY b.best DESC, f.created_at ASC, p.created_at ASC, p.name ASC",
+    )
+    .bind(until)
+    .bind(i64::from(view.include_hidden))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let config: String = row.try_get("config")?;
+            Ok(Entry {
+                rank: i as u32 + 1,
+                participant: row.try_get("name")?,
+                best_score: row.try_get("best")?,
+                submissions: row.try_get("submissions")?,
+                best_at: format_utc(row.try_get("best_at")?),
+                config_summary: summarize(&config),
+                participant_id: row.try_get("id")?,
+                hidden: row.try_get::<i64, _>("hidden")? != 0,
+                best_generation_id: row.try_get("generation_id")?,
+            })
+        })
+        .collect()
+}
+
+/// "llama-3.3-70b · 2 cycles · 3 agents" from stored workshop JSON (wrapped or not).
+pub fn summarize(config_json: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(config_json).unwrap_or_default();
+    let config = value.get("ai_configuration").unwrap_or(&value);
+    let model = config.get("main_model").and_then(|m| m.as_str()).unwrap_or("?");
+    let cycles = config.get("cycles").and_then(|c| c.as_u64()).unwrap_or(0);
+    let agents = config.get("layer_agents").and_then(|a| a.as_array()).map_or(0, Vec::len);
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    format!("{model} · {} · {}", plural(cycles, "cycle"), plural(agents as u64, "agent"))
+}

@@ -1,0 +1,445 @@
+//! The organizer's view: every participant, generation and submission; hide, freeze, reset,
+//! exports. Off unless `ORGANIZER_TOKEN` is set. Browsers sign in once with the token and get
+//! a random session cookie (the token itself never goes into a cookie or a page); scripts send
+//! `Authorization: Bearer <token>`.
+
+use std::convert::Infallible;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::store::leaderboard::{self, View};
+use crate::store::{event, format_utc, generations, participants, submissions};
+use crate::web::api::require_bearer;
+use crate::web::leaderboard::{Table, live_table, table};
+use crate::web::pages::{NAV, render};
+
+const COOKIE: &str = "moa_organizer";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/organizer", get(dashboard))
+        .route("/organizer/login", post(login))
+        .route("/organizer/logout", post(logout))
+        .route("/organizer/freeze", post(freeze))
+        .route("/organizer/reset", post(reset))
+        .route("/organizer/participants/{id}", get(participant))
+        .route("/organizer/participants/{id}/hide", post(hide))
+        .route("/organizer/generations/{id}/config.json", get(config_download))
+        .route("/organizer/leaderboard.csv", get(leaderboard_csv))
+        .route("/organizer/submissions.csv", get(submissions_csv))
+        .route("/organizer/leaderboard/stream", get(stream))
+}
+
+/// Proof that the request comes from the organizer.
+struct Organizer;
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {
+    let Some(token) = &state.settings.organizer_token else {
+        return Err(AppError::NotFound("Organizer pages are off on this server (ORGANIZER_TOKEN is not set).".into()));
+    };
+    if session_cookie(headers).is_some_and(|id| state.live.is_organizer_session(id)) {
+        return Ok(Organizer);
+    }
+    require_bearer(headers, token.expose()).map(|()| Organizer)
+}
+
+#[derive(Template)]
+#[template(path = "organizer_login.html")]
+struct LoginPage {
+    nav: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    enabled: bool,
+    problem: Option<String>,
+}
+
+fn login_page(state: &AppState, status: StatusCode, problem: Option<String>) -> Response {
+    let page =
+        LoginPage { nav: NAV, current: "/organizer", enabled: state.settings.organizer_token.is_some(), problem };
+    (status, render(&page)).into_response()
+}
+
+struct ParticipantRow {
+    id: String,
+    name: String,
+    hidden: bool,
+    generations: usize,
+    submissions: usize,
+    best: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "organizer.html")]
+struct Dashboard {
+    nav: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    message: Option<String>,
+    frozen: bool,
+    winner_generation: Option<String>,
+    participants: Vec<ParticipantRow>,
+    rows: Vec<leaderboard::Entry>,
+    max_points: u32,
+    frozen_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageQuery {
+    done: Option<String>,
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<MessageQuery>,
+) -> Result<Response, AppError> {
+    if authorize(&state, &headers).is_err() {
+        let status =
+            if state.settings.organizer_token.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::NOT_FOUND };
+        return Ok(login_page(&state, status, None));
+    }
+    let frozen = event::frozen_at(&state.pool).await?;
+    let Table { rows, max_points, frozen_at } = table(&state, View::ORGANIZER, frozen).await?;
+    let all_generations = generations::list(&state.pool, None).await?;
+    let all_submissions = submissions::list(&state.pool, None).await?;
+    let participants = participants::all(&state.pool)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let mine = all_submissions.iter().filter(|s| s.participant_id == p.id);
+            ParticipantRow {
+                generations: all_generations.iter().filter(|g| g.participant_id == p.id).count(),
+                submissions: mine.clone().count(),
+                best: mine.map(|s| s.total).max(),
+                id: p.id,
+                name: p.name,
+                hidden: p.hidden,
+            }
+        })
+        .collect();
+    let message = query.done.as_deref().map(|done| match done {
+        "frozen" => "The public leaderboard is frozen.".to_string(),
+        "unfrozen" => "The public leaderboard is live again.".to_string(),
+        "reset" => "The event was reset.".to_string(),
+        "hidden" => "Updated.".to_string(),
+        _ => "Done.".to_string(),
+    });
+    let page = Dashboard {
+        nav: NAV,
+        current: "/organizer",
+        message,
+        frozen: frozen.is_some(),
+        winner_generation: rows.iter().find(|r| !r.hidden).map(|r| r.best_generation_id.clone()),
+        participants,
+        rows,
+        max_points,
+        frozen_at,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let Some(token) = &state.settings.organizer_token else {
+        return login_page(&state, StatusCode::NOT_FOUND, None);
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", form.token.trim())).unwrap_or(HeaderValue::from_static("")),
+    );
+    if require_bearer(&headers, token.expose()).is_err() {
+        return login_page(&state, StatusCode::UNAUTHORIZED, Some("That is not the organizer token.".into()));
+    }
+    let session = state.live.open_organizer_session();
+    let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/organizer")).into_response()
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_cookie(&headers) {
+        state.live.close_organizer_session(id);
+    }
+    let expired = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    ([(header::SET_COOKIE, expired)], Redirect::to("/organizer")).into_response()
+}
+
+#[derive(Deserialize)]
+struct FreezeForm {
+    frozen: String,
+}
+
+async fn freeze(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<FreezeForm>,
+) -> Result<Redirect, AppError> {
+    authorize(&state, &headers)?;
+    let frozen = form.frozen == "1";
+    event::freeze(&state.pool, frozen).await?;
+    state.live.leaderboard_changed();
+    Ok(Redirect::to(if frozen { "/organizer?done=frozen" } else { "/organizer?done=unfrozen" }))
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    confirm: String,
+}
+
+async fn reset(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<ResetForm>,
+) -> Result<Redirect, AppError> {
+    authorize(&state, &headers)?;
+    if form.confirm.trim() != "RESET" {
+        return Err(AppError::BadRequest("Nothing was deleted: type RESET in the box to confirm.".into()));
+    }
+    event::reset(&state.pool).await?;
+    tracing::warn!("the event was reset by the organizer");
+    state.live.leaderboard_changed();
+    Ok(Redirect::to("/organizer?done=reset"))
+}
+
+#[derive(Deserialize)]
+struct HideForm {
+    hidden: String,
+}
+
+async fn hide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<HideForm>,
+) -> Result<Redirect, AppError> {
+    authorize(&state, &headers)?;
+    if !participants::set_hidden(&state.pool, &id, form.hidden == "1").await? {
+        return Err(AppError::NotFound("There is no such participant.".into()));
+    }
+    state.live.leaderboard_changed();
+    Ok(Redirect::to("/organizer?done=hidden"))
+}
+
+struct SubmissionView {
+    at: String,
+    total: i64,
+    max: i64,
+    grade: String,
+    status: String,
+    reason: Option<String>,
+    generation_id: String,
+}
+
+struct GenerationView {
+    id: String,
+    at: String,
+    summary: String,
+    config: String,
+    timings: String,
+    code: String,
+    answer: String,
+}
+
+#[derive(Template)]
+#[template(path = "organizer_participant.html")]
+struct ParticipantPage {
+    nav: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    name: String,
+    hidden: bool,
+    submissions: Vec<SubmissionView>,
+    generations: Vec<GenerationView>,
+}
+
+async fn participant(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Html<String>, AppError> {
+    authorize(&state, &headers)?;
+    let p = participants::find(&state.pool, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("There is no such participant.".into()))?;
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let submissions = submissions::list(&state.pool, Some(&p.id))
+        .await?
+        .into_iter()
+        .map(|s| SubmissionView {
+            at: format_utc(s.created_at),
+            total: s.total,
+            max: s.max_points,
+            grade: s.report.grade.clone(),
+            status: s.status,
+            reason: s.report.reason.clone(),
+            generation_id: s.generation_id,
+        })
+        .collect();
+    let generations = generations::list(&state.pool, Some(&p.id))
+        .await?
+        .into_iter()
+        .map(|g| GenerationView {
+            at: format_utc(g.created_at),
+            summary: leaderboard::summarize(&g.config.to_string()),
+            config: pretty(&g.config),
+            timings: pretty(&g.timings),
+            code: g.code,
+            answer: g.answer,
+            id: g.id,
+        })
+        .collect();
+    render(&ParticipantPage {
+        nav: NAV,
+        current: "/organizer",
+        name: p.name,
+        hidden: p.hidden,
+        submissions,
+        generations,
+    })
+}
+
+/// A generation's configuration as workshop JSON, ready to import.
+async fn config_download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    authorize(&state, &headers)?;
+    let g = generations::find(&state.pool, &id)
+        .await?
+        .ok_or_else(|| AppError::NotFound("There is no such generation.".into()))?;
+    let inner = g.config.get("ai_configuration").cloned().unwrap_or(g.config.clone());
+    let export = serde_json::json!({
+        "ai_configuration": inner,
+        "exported_at": format_utc(crate::store::now_ms()).replace('T', " ").trim_end_matches('Z'),
+        "version": "2.0",
+    });
+    let body = serde_json::to_string_pretty(&export).map_err(|e| AppError::Internal(e.to_string()))?;
+    let disposition = format!("attachment; filename=\"moa-config-{}.json\"", &g.id[..8.min(g.id.len())]);
+    Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
+        .into_response())
+}
+
+async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    authorize(&state, &headers)?;
+    Ok(live_table(state, true))
+}
+
+/// One CSV field: quoted when needed, and never read as a formula by a spreadsheet.
+fn csv_field(value: &str) -> String {
+    let value =
+        if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_string() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>, filename: &str) -> Response {
+    let mut out = header.join(",") + "\r\n";
+    for row in rows {
+        out += &row.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",");
+        out += "\r\n";
+    }
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, disposition)], out)
+        .into_response()
+}
+
+async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    authorize(&state, &headers)?;
+    let rows = leaderboard::ranking(&state.pool, View::ORGANIZER).await?;
+    let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden"];
+    Ok(csv(
+        &header,
+        rows.into_iter().map(|r| {
+            vec![
+                r.rank.to_string(),
+                r.participant,
+                r.best_score.to_string(),
+                r.submissions.to_string(),
+                r.best_at,
+                r.config_summary,
+                r.hidden.to_string(),
+            ]
+        }),
+        "leaderboard.csv",
+    ))
+}
+
+async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    authorize(&state, &headers)?;
+    let names: std::collections::HashMap<String, String> =
+        participants::all(&state.pool).await?.into_iter().map(|p| (p.id, p.name)).collect();
+    let all = submissions::list(&state.pool, None).await?;
+    let check_ids: Vec<String> = all
+        .iter()
+        .find(|s| !s.report.checks.is_empty())
+        .map(|s| s.report.checks.iter().map(|c| c.id.clone()).collect())
+        .unwrap_or_default();
+    let mut header = vec![
+        "submitted_at",
+        "participant",
+        "submission_id",
+        "generation_id",
+        "total",
+        "max",
+        "grade",
+        "status",
+        "reason",
+    ];
+    header.extend(check_ids.iter().map(String::as_str));
+    let rows =
+        all.iter().map(|s| {
+            let mut row = vec![
+                format_utc(s.created_at),
+                names.get(&s.participant_id).cloned().unwrap_or_default(),
+                s.id.clone(),
+                s.generation_id.clone(),
+                s.total.to_string(),
+                s.max_points.to_string(),
+                s.report.grade.clone(),
+                s.status.clone(),
+                s.report.reason.clone().unwrap_or_default(),
+            ];
+            row.extend(check_ids.iter().map(|id| {
+                s.report.checks.iter().find(|c| &c.id == id).map(|c| c.points.to_string()).unwrap_or_default()
+            }));
+            row
+        });
+    Ok(csv(&header, rows.collect::<Vec<_>>(), "submissions.csv"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(super::csv_field("plain"), "plain");
+        assert_eq!(super::csv_field("a,b"), "\"a,b\"");
+        assert_eq!(super::csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(super::csv_field("=1+1"), "'=1+1");
+        assert_eq!(super::csv_field("-5"), "'-5");
+    }
+}
