@@ -34,6 +34,13 @@ impl TestApp {
         self.dir.path().join("test.db")
     }
 
+    /// Stops the server and starts a new one on the same database file.
+    pub async fn restart(mut self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"));
+        self.stop().await;
+        spawn_app_in(dir, configure).await
+    }
+
     /// Stops the server and waits for it (graceful shutdown included).
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
