@@ -130,9 +130,65 @@ impl Challenge {
     }
 }
 
+/// The code to grade from a model's answer: the first fenced block that defines `function`,
+/// else the first fenced block, else the `def function(...)` block with its indented body.
+/// Empty when the answer holds no code at all.
+pub fn extract_code(answer: &str, function: &str) -> String {
+    let blocks = fenced_blocks(answer);
+    let defines = |code: &&String| code.lines().any(|l| l.trim_start().starts_with(&format!("def {function}(")));
+    if let Some(block) = blocks.iter().find(defines).or(blocks.first()) {
+        return block.trim_matches('\n').to_string();
+    }
+    let lines: Vec<&str> = answer.lines().collect();
+    let Some(start) = lines.iter().position(|l| l.starts_with(&format!("def {function}("))) else {
+        return String::new();
+    };
+    let body = lines[start + 1..]
+        .iter()
+        .take_while(|l| l.trim().is_empty() || l.starts_with([' ', '\t']))
+        .count();
+    lines[start..=start + body].join("\n").trim_end().to_string()
+}
+
+/// Contents of ``` fenced blocks, in order (an unclosed last block runs to the end).
+fn fenced_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in text.lines() {
+        let fence = line.trim_start().starts_with("```");
+        match (&mut current, fence) {
+            (None, true) => current = Some(Vec::new()),
+            (Some(lines), true) => {
+                blocks.push(lines.join("\n"));
+                current = None;
+            }
+            (Some(lines), false) => lines.push(line),
+            (None, false) => {}
+        }
+    }
+    if let Some(lines) = current {
+        blocks.push(lines.join("\n"));
+    }
+    blocks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_is_extracted_like_the_workshop_did() {
+        let f = "calculate_user_metrics";
+        let fenced = "Here you go:\n```python\nimport math\ndef calculate_user_metrics(u, s, e):\n    return {}\n```\nDone.";
+        assert_eq!(extract_code(fenced, f), "import math\ndef calculate_user_metrics(u, s, e):\n    return {}");
+        let two = "```json\n{}\n```\n```\ndef calculate_user_metrics(u, s, e):\n    pass\n```";
+        assert_eq!(extract_code(two, f), "def calculate_user_metrics(u, s, e):\n    pass");
+        assert_eq!(extract_code("```\nprint(1)\n```", f), "print(1)");
+        let bare = "Sure.\ndef calculate_user_metrics(u, s, e):\n    x = 1\n\n    return x\nThat is all.";
+        assert_eq!(extract_code(bare, f), "def calculate_user_metrics(u, s, e):\n    x = 1\n\n    return x");
+        assert_eq!(extract_code("no code here", f), "");
+        assert_eq!(extract_code("```python\ndef calculate_user_metrics(a, b, c):\n    return 1", f), "def calculate_user_metrics(a, b, c):\n    return 1");
+    }
 
     #[test]
     fn the_default_challenge_loads_and_adds_up_to_120() {
