@@ -94,7 +94,9 @@ impl Run<'_> {
                     .layer_agents
                     .iter()
                     .zip(&outcomes)
-                    .filter_map(|(agent, outcome)| outcome.as_ref().err().map(|e| format!("{}: {e}.", agent.name)))
+                    .filter_map(|(agent, outcome)| {
+                        outcome.as_ref().err().map(|e| sentence(&format!("{}: {e}", agent.name)))
+                    })
                     .collect();
                 return Err(RunError::LayerFailed { layer, reasons: reasons.join(" ") });
             }
@@ -188,7 +190,10 @@ impl Run<'_> {
         self.calls.fetch_add(attempts, Ordering::Relaxed);
         let completion = result.map_err(|error| {
             tracing::warn!(model = %config.main_model, %error, "main model failed");
-            RunError::MainFailed { model: config.main_model.clone(), reason: error.to_string() }
+            RunError::MainFailed {
+                model: config.main_model.clone(),
+                reason: error.to_string().trim_end_matches('.').into(),
+            }
         })?;
         Ok(RunSummary {
             ms: self.started.elapsed().as_millis() as u64,
@@ -197,6 +202,7 @@ impl Run<'_> {
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed) + completion.usage.completion_tokens,
             failed_agents: self.failed_agents.load(Ordering::Relaxed),
             answer: output.finish(),
+            extra: Default::default(),
         })
     }
 }
@@ -208,6 +214,11 @@ pub fn synthesize(answers: &[&str]) -> String {
         text.push_str(&format!("\n\n{}. {}", i + 1, answer.trim()));
     }
     text
+}
+
+/// Ends `text` with a full stop unless it already ends a sentence.
+fn sentence(text: &str) -> String {
+    if text.ends_with(['.', '!', '?']) { text.to_string() } else { format!("{text}.") }
 }
 
 /// Qwen 3 models think aloud unless told not to; the original appended `/no_think` for them.

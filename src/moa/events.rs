@@ -92,6 +92,9 @@ pub struct RunSummary {
     /// The main model's whole answer (already streamed as deltas, so not repeated in `done`).
     #[serde(skip)]
     pub answer: String,
+    /// Fields a caller adds to its `done` event (the challenge adds `generation_id`, `code`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,11 +122,15 @@ mod tests {
             completion_tokens: 3,
             failed_agents: 0,
             answer: "secret-free".into(),
+            extra: Default::default(),
         });
         assert_eq!(
             done.data(),
             serde_json::json!({"ms": 5, "calls": 2, "prompt_tokens": 10, "completion_tokens": 3, "failed_agents": 0})
         );
         assert!(done.is_final() && Event::error("x").is_final() && !event.is_final());
+        let Event::Done(mut summary) = done else { unreachable!() };
+        summary.extra.insert("generation_id".into(), "g1".into());
+        assert_eq!(Event::Done(summary).data()["generation_id"], "g1");
     }
 }

@@ -3,11 +3,13 @@
 mod api;
 mod challenge;
 mod assets;
+mod chat;
 mod health;
 mod leaderboard;
 pub mod live;
 mod organizer;
 mod pages;
+pub mod run_stream;
 
 use std::time::Duration;
 
@@ -23,6 +25,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(pages::router())
+        .merge(chat::router())
         .merge(api::router())
         .merge(challenge::router())
         .merge(leaderboard::router())

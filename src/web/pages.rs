@@ -10,7 +10,8 @@ use crate::app::AppState;
 use crate::error::AppError;
 
 /// Links in the top bar, shared by every page.
-pub const NAV: &[(&str, &str)] = &[("/", "Home"), ("/leaderboard", "Leaderboard"), ("/organizer", "Organizer")];
+pub const NAV: &[(&str, &str)] =
+    &[("/", "Home"), ("/chat", "MoA chat"), ("/leaderboard", "Leaderboard"), ("/organizer", "Organizer")];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index))

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod fake_llm;
 pub mod grading;
+pub mod moa;
 
 use moa_workshop::app::{App, Startup};
 use moa_workshop::config::Settings;
