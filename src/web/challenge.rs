@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -10,12 +11,72 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::grader::Challenge;
+use crate::grader::challenge::extract_code;
+use crate::moa::{self, Config};
 use crate::store::leaderboard::View;
-use crate::store::{generations, leaderboard, participants, submissions};
+use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
+use crate::web::run_stream::{endpoint, stream_run};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/submissions", post(submit))
+    Router::new().route("/api/generate", post(generate)).route("/api/submissions", post(submit))
+}
+
+#[derive(Deserialize)]
+struct GenerateRequest {
+    participant: String,
+    config: Config,
+    prompt: Option<String>,
+}
+
+/// `POST /api/generate {"participant", "config", "prompt"}` → the MoA event stream for the
+/// challenge prompt (the default one when `prompt` is null); its `done` event also carries
+/// `generation_id` and `code`, the function extracted from the answer. Bad input is a 400
+/// before anything is stored or any model is called.
+async fn generate(
+    State(state): State<AppState>,
+    body: Result<Json<GenerateRequest>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(request) = body.map_err(bad_body)?;
+    participants::normalize_name(&request.participant).map_err(AppError::BadRequest)?;
+    let endpoint = endpoint(&state)?;
+    let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
+    let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
+    let plan = moa::prepare(request.config, &prompt, &state.settings.models).map_err(AppError::BadRequest)?;
+    let (participant, _) =
+        participants::get_or_create(&state.pool, &request.participant).await?.map_err(AppError::BadRequest)?;
+    state.live.generate_limit.check(&participant.id).map_err(|wait| too_fast("generating", wait))?;
+
+    let pool = state.pool.clone();
+    let config = plan.config.to_export(&format_utc(now_ms()));
+    let prompt = plan.question.clone();
+    Ok(stream_run(&state, endpoint, plan, move |mut summary| async move {
+        let code = extract_code(&summary.answer, &challenge.function);
+        let timings = json!({
+            "ms": summary.ms,
+            "calls": summary.calls,
+            "prompt_tokens": summary.prompt_tokens,
+            "completion_tokens": summary.completion_tokens,
+            "failed_agents": summary.failed_agents,
+        });
+        let new = generations::NewGeneration {
+            participant_id: &participant.id,
+            challenge: &challenge.id,
+            config: &config,
+            prompt: &prompt,
+            answer: &summary.answer,
+            code: &code,
+            timings: &timings,
+        };
+        let stored = generations::insert(&pool, new).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot store a generation");
+            "The answer could not be saved; please generate again.".to_string()
+        })?;
+        summary.extra.insert("generation_id".into(), json!(stored.id));
+        summary.extra.insert("code".into(), json!(code));
+        Ok(summary)
+    }))
 }
 
 #[derive(Deserialize)]
