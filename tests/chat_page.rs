@@ -1,0 +1,79 @@
+//! The chat page as served: what it says without a key, what it embeds, and how much it weighs.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fake_llm::FakeLlm;
+use common::moa::{KEY, spawn_with_fake};
+
+#[tokio::test]
+async fn without_a_key_the_page_says_what_to_set() {
+    let app = common::spawn_app(|_| {}).await;
+    let response = reqwest::get(app.url("/chat")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("No API key is set"), "{page}");
+    assert!(page.contains("LLM_API_KEY") && page.contains("CEREBRAS_API_KEY") && page.contains(".env"));
+    assert!(page.contains("https://api.cerebras.ai/v1"));
+    assert!(page.contains(r#"id="ask-button" disabled"#), "asking is off until a key is set");
+    // Every page links to the chat.
+    let home = reqwest::get(app.url("/")).await.unwrap().text().await.unwrap();
+    assert!(home.contains(r#"href="/chat""#));
+}
+
+#[tokio::test]
+async fn with_a_key_the_page_offers_the_models_and_defaults_but_never_the_key() {
+    let fake = FakeLlm::start(Duration::ZERO).await;
+    let app = spawn_with_fake(&fake, |_| {}).await;
+    let page = reqwest::get(app.url("/chat")).await.unwrap().text().await.unwrap();
+    assert!(!page.contains("No API key is set"));
+    assert!(!page.contains(KEY), "the key must never reach a page");
+    assert!(page.contains(r#"<option value="big-main">big-main (32768 tokens)</option>"#));
+    // The defaults travel as HTML-escaped JSON in an attribute, and read back as the workshop format.
+    let start = page.find(r#"data-defaults=""#).unwrap() + r#"data-defaults=""#.len();
+    let end = start + page[start..].find('"').unwrap();
+    let json = unescape(&page[start..end]);
+    let defaults: moa_workshop::moa::Config = serde_json::from_str(&json).expect("defaults are a config");
+    assert_eq!(defaults.main_model, "fast-a", "a server without the default model starts from its first one");
+    assert_eq!(defaults.cycles, 1);
+    assert_eq!(defaults.layer_agents.len(), 1);
+}
+
+#[tokio::test]
+async fn the_first_load_is_small_and_needs_no_other_site() {
+    let app = common::spawn_app(|_| {}).await;
+    let client = reqwest::Client::builder().gzip(false).build().unwrap();
+    let page = client.get(app.url("/chat")).send().await.unwrap().text().await.unwrap();
+    let mut total = 0;
+    for path in ["/chat", "/static/app.css", "/static/chat.css", "/static/chat.js", "/static/htmx.min.js"] {
+        let response = client.get(app.url(path)).header("accept-encoding", "gzip").send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        if path.starts_with("/static/") {
+            assert!(response.headers()["cache-control"].to_str().unwrap().contains("max-age"), "{path}");
+            assert!(page.contains(&format!(r#""{path}""#)), "the page loads {path}");
+        }
+        total += response.bytes().await.unwrap().len();
+    }
+    assert!(total < 100 * 1024, "first load is {total} bytes compressed");
+    // Scripts and styles come from this server only.
+    assert!(!page.contains(r#"src="http"#) && !page.contains(r#"src="//"#));
+    assert!(!page.contains(r#"stylesheet" href="http"#));
+    let js = reqwest::get(app.url("/static/chat.js")).await.unwrap();
+    assert_eq!(js.headers()["content-type"], "text/javascript");
+}
+
+/// Undoes HTML escaping of an attribute value (named or numeric entities).
+fn unescape(text: &str) -> String {
+    let entities = [
+        ("&quot;", "\""),
+        ("&#34;", "\""),
+        ("&#39;", "'"),
+        ("&lt;", "<"),
+        ("&#60;", "<"),
+        ("&gt;", ">"),
+        ("&#62;", ">"),
+    ];
+    let text = entities.iter().fold(text.to_string(), |text, (entity, plain)| text.replace(entity, plain));
+    text.replace("&#38;", "&").replace("&amp;", "&")
+}
