@@ -1,6 +1,8 @@
 // MoA chat page: the configuration panel, a run as a POST whose body is a stream of
 // server-sent events (EventSource cannot POST), a live timeline per layer and agent, and the
 // final answer rendered as sanitized Markdown. No dependencies, no build step.
+// The challenge page reuses it: #ask[data-endpoint=/api/generate][data-participant] posts
+// {participant, config, prompt}, and each finished run dispatches a bubbling `moa:done`.
 'use strict';
 (() => {
   const $ = (selector, root = document) => root.querySelector(selector);
@@ -8,7 +10,7 @@
   if (!form) return;
 
   const PLACEHOLDER = '{helper_response}';
-  const STORE = 'moa-config';
+  const STORE = form.dataset.store || 'moa-config';
   const MAX_AGENTS = Number(form.dataset.maxAgents) || 8;
   const DEFAULTS = JSON.parse(form.dataset.defaults);
   // The server sends a comment every 15 s; this long without a byte means the link is gone.
@@ -201,7 +203,7 @@
         ? `<code>${part.slice(1, -1)}</code>`
         : part
           .replace(/\*\*(\S(?:.*?\S)?)\*\*/g, '<strong>$1</strong>')
-          .replace(/__(\S(?:.*?\S)?)__/g, '<strong>$1</strong>')
+          .replace(/(^|\W)__(\S(?:.*?\S)?)__(?!\w)/g, '$1<strong>$2</strong>')
           .replace(/(^|[^*\w])\*(\S(?:.*?\S)?)\*(?![*\w])/g, '$1<em>$2</em>')
           .replace(/(^|[^_\w])_(\S(?:.*?\S)?)_(?![_\w])/g, '$1<em>$2</em>')))
       .join('');
@@ -271,7 +273,7 @@
   class Turn {
     constructor(question) {
       this.el = h('article', 'turn card');
-      this.el.append(h('h2', 'question', question));
+      this.el.append(h('h2', 'question', askForm.dataset.turnTitle || question));
       this.layersEl = h('div', 'layers');
       this.answerEl = h('section', 'answer');
       this.statusEl = h('div', 'run-status');
@@ -364,7 +366,7 @@
         const agent = this.agent(data);
         if (!agent || agent.finished) return;
         agent.finished = true;
-        const tokens = data.prompt_tokens || data.completion_tokens ? ` · ${data.prompt_tokens} → ${data.completion_tokens} tokens` : '';
+        const tokens = data.prompt_tokens || data.completion_tokens ? ` · ${data.prompt_tokens} in, ${data.completion_tokens} out tokens` : '';
         agent.stats.textContent = `${seconds(data.ms)}${tokens}`;
         if (data.error) {
           this.setState(agent, 'failed');
@@ -390,6 +392,7 @@
         this.setAnswerState('done');
         const failed = data.failed_agents ? ` · ${data.failed_agents} agent call(s) failed` : '';
         this.finish('ok', `Done in ${seconds(data.ms)} · ${data.calls} calls · ${data.prompt_tokens} prompt + ${data.completion_tokens} completion tokens${failed}`);
+        this.el.dispatchEvent(new CustomEvent('moa:done', { bubbles: true, detail: data }));
       } else if (name === 'error') {
         this.fail(data.message);
       }
@@ -470,10 +473,12 @@
       if (Date.now() - lastByte > STALL_MS) controller.abort('stalled');
     }, 2000);
     try {
-      const response = await fetch('/api/moa', {
+      const participant = askForm.dataset.participant;
+      const body = participant ? { participant, config, prompt: question } : { question, config };
+      const response = await fetch(askForm.dataset.endpoint || '/api/moa', {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ question, config }),
+        body: JSON.stringify(body),
         signal: controller.signal,
       });
       if (!response.ok) {

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod browser;
 pub mod fake_llm;
 pub mod grading;
 pub mod moa;
