@@ -131,7 +131,13 @@ async fn concurrent_submissions_are_all_counted_once() {
     // Every generation twice at once: 12 requests, 6 submissions.
     let requests = ids.iter().chain(ids.iter()).map(|(name, id)| submit(&app, name, id));
     let responses = futures_util::future::join_all(requests).await;
-    assert!(responses.iter().all(|r| r.status() == 200));
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    if statuses.iter().any(|s| *s != 200) {
+        for r in responses {
+            eprintln!("{} {}", r.status(), r.text().await.unwrap_or_default());
+        }
+        panic!("not all 200: {statuses:?}");
+    }
     assert_eq!(count(&app, "submissions").await, 6);
     let board = leaderboard(&app).await;
     assert_eq!(board.len(), 3);

@@ -1,10 +1,12 @@
 //! The AI configuration challenge: generations (an MoA run on the challenge prompt) and
 //! submissions (grading a generation's code), with per-participant rate limits.
 
-use axum::extract::State;
+use askama::Template;
 use axum::extract::rejection::JsonRejection;
-use axum::response::Response;
-use axum::routing::post;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,10 +19,213 @@ use crate::moa::{self, Config};
 use crate::store::leaderboard::View;
 use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
+use crate::web::chat::ConfigPanel;
+use crate::web::pages::{NAV, cookie, render};
 use crate::web::run_stream::{endpoint, stream_run};
 
+/// The browser's participant id (random, so it cannot be guessed from a name).
+const PARTICIPANT_COOKIE: &str = "moa_participant";
+
+/// Main system prompts for the three strategies the workshop offered.
+const PRESETS: &[(&str, &str)] = &[
+    (
+        "Bug-focused",
+        "You are a senior Python engineer who ships code without bugs. Your reviewers found these \
+         problems and fixes:\n{helper_response}\n\nWrite the final function. Guard every division, \
+         read every key with .get and a default, skip values of the wrong type, never modify the \
+         input dicts (copy a record before adding to it), and return zeros for empty input or no \
+         active users. Return only the code, in one ```python block.",
+    ),
+    (
+        "Performance",
+        "You are a Python performance engineer. Your reviewers suggested:\n{helper_response}\n\n\
+         Write the final function in a single pass over the users, using heapq.nlargest for the \
+         five most engaged (highest first) instead of sorting everything, while still handling \
+         days_active = 0, missing keys and empty input. Return only the code, in one ```python block.",
+    ),
+    (
+        "Comprehensive",
+        "You are the lead engineer merging your team's reviews:\n{helper_response}\n\nWrite one \
+         correct, robust and efficient function: average over active users only, top five highest \
+         first, no mutation of the input, no crash on zero days, missing or wrongly typed values, \
+         empty lists, reversed date ranges or fewer than five users. Return only the code, in one \
+         ```python block, with no explanation.",
+    ),
+];
+
+/// Short prompts to check that a configuration answers at all before spending a long run.
+const TEST_PROMPTS: &[(&str, &str)] = &[
+    ("is everyone there?", "Reply with one word: ready."),
+    (
+        "a tiny function",
+        "Write a Python function add(a, b) that returns a + b. Return only the code in a ```python block.",
+    ),
+];
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/generate", post(generate)).route("/api/submissions", post(submit))
+    Router::new()
+        .route("/challenge", get(page))
+        .route("/challenge/name", post(choose_name))
+        .route("/api/generate", post(generate))
+        .route("/api/submissions", post(submit))
+        .route("/api/inspect", post(inspect))
+}
+
+#[derive(Template)]
+#[template(path = "challenge.html")]
+struct ChallengePage {
+    nav: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    llm_key_set: bool,
+    grader_problem: Option<String>,
+    panel: ConfigPanel,
+    participant: Option<String>,
+    name_problem: Option<String>,
+    max_name: usize,
+    function: String,
+    max_points: u32,
+    prompt: String,
+    allowed_imports: String,
+    categories: Vec<crate::grader::challenge::Category>,
+    checks: Vec<crate::grader::challenge::Check>,
+    presets: &'static [(&'static str, &'static str)],
+    test_prompts: &'static [(&'static str, &'static str)],
+    /// (when, score, status) of this participant's submissions, newest first.
+    history: Vec<(String, i64, String)>,
+}
+
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let participant = match cookie(&headers, PARTICIPANT_COOKIE) {
+        Some(id) => participants::find(&state.pool, id).await?,
+        None => None,
+    };
+    Ok(challenge_page(&state, participant, None).await?.into_response())
+}
+
+async fn challenge_page(
+    state: &AppState,
+    participant: Option<participants::Participant>,
+    name_problem: Option<String>,
+) -> Result<axum::response::Html<String>, AppError> {
+    let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
+    let history = match &participant {
+        Some(p) => submissions::list(&state.pool, Some(&p.id))
+            .await?
+            .into_iter()
+            .rev()
+            .map(|s| (format_utc(s.created_at), s.total, s.status))
+            .collect(),
+        None => Vec::new(),
+    };
+    render(&ChallengePage {
+        nav: NAV,
+        current: "/challenge",
+        llm_key_set: state.settings.llm_api_key.is_some(),
+        grader_problem: state.grader.as_ref().err().cloned(),
+        panel: ConfigPanel::new(&state.settings, "moa-challenge-config")?,
+        participant: participant.map(|p| p.name),
+        name_problem,
+        max_name: participants::MAX_NAME_CHARS,
+        function: challenge.function.clone(),
+        max_points: challenge.max_points,
+        prompt: challenge.prompt.clone(),
+        allowed_imports: challenge.rules.allowed_imports.join(", "),
+        categories: challenge.categories.clone(),
+        checks: challenge.checks.clone(),
+        presets: PRESETS,
+        test_prompts: TEST_PROMPTS,
+        history,
+    })
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    name: String,
+}
+
+/// Claims a display name for this browser: a new name creates the participant; a name someone
+/// else holds is refused, so two attendees never share a leaderboard row by accident.
+async fn choose_name(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<NameForm>,
+) -> Result<Response, AppError> {
+    let mine = cookie(&headers, PARTICIPANT_COOKIE).map(str::to_string);
+    let refuse = |problem: String| async {
+        let page = challenge_page(&state, None, Some(problem)).await?;
+        Ok::<_, AppError>((StatusCode::BAD_REQUEST, page).into_response())
+    };
+    if let Err(problem) = participants::normalize_name(&form.name) {
+        return refuse(problem).await;
+    }
+    let (participant, created) =
+        participants::get_or_create(&state.pool, &form.name).await?.map_err(AppError::BadRequest)?;
+    if !created && mine.as_deref() != Some(participant.id.as_str()) {
+        return refuse(format!("The name {:?} is taken; please pick another.", participant.name)).await;
+    }
+    let cookie = format!("{PARTICIPANT_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000", participant.id);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/challenge#configure")).into_response())
+}
+
+#[derive(Deserialize)]
+struct InspectRequest {
+    config: Config,
+    prompt: Option<String>,
+}
+
+/// One request a run will send, as the model will read it.
+#[derive(serde::Serialize)]
+struct PlannedMessage {
+    /// "Layer 2 · bug_hunter" or "Main model".
+    who: String,
+    model: String,
+    system: String,
+    user: String,
+    max_tokens: u32,
+}
+
+/// `POST /api/inspect {"config", "prompt"}` → the token budget (with the reason a run would be
+/// refused, and suggestions) and exactly what each model will receive; later layers show where
+/// the previous layer's answers go. Nothing is called or stored.
+async fn inspect(
+    State(state): State<AppState>,
+    body: Result<Json<InspectRequest>, JsonRejection>,
+) -> Result<Json<Value>, AppError> {
+    let Json(request) = body.map_err(bad_body)?;
+    let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
+    let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or(challenge.prompt);
+    let config = request.config;
+    config.validate(&state.settings.models).map_err(AppError::BadRequest)?;
+    let question = moa::config::validate_question(&prompt).map_err(AppError::BadRequest)?;
+    let budget = moa::Budget::estimate(&config, question, &state.settings.models);
+    let answers_of = |layer: u32| -> String {
+        let placeholders: Vec<String> =
+            config.layer_agents.iter().map(|a| format!("[{}'s answer in layer {layer}]", a.name)).collect();
+        moa::engine::synthesize(&placeholders.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let mut messages = Vec::new();
+    for layer in 1..=config.cycles {
+        let helper = if layer == 1 { String::new() } else { answers_of(layer - 1) };
+        for (agent, max_tokens) in config.layer_agents.iter().zip(&budget.agent_max_tokens) {
+            messages.push(PlannedMessage {
+                who: format!("Layer {layer} · {}", agent.name),
+                model: agent.model.clone(),
+                system: agent.prompt.replace(moa::config::HELPER_PLACEHOLDER, &helper),
+                user: question.to_string(),
+                max_tokens: *max_tokens,
+            });
+        }
+    }
+    let main_question =
+        if moa::engine::is_qwen(&config.main_model) { moa::engine::no_think(question) } else { question.to_string() };
+    messages.push(PlannedMessage {
+        who: "Main model".into(),
+        model: config.main_model.clone(),
+        system: config.system_prompt.replace(moa::config::HELPER_PLACEHOLDER, &answers_of(config.cycles)),
+        user: main_question,
+        max_tokens: budget.main_answer,
+    });
+    Ok(Json(json!({ "budget": budget, "messages": messages })))
 }
 
 #[derive(Deserialize)]

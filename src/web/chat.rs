@@ -27,39 +27,55 @@ struct ChatPage {
     current: &'static str,
     llm_key_set: bool,
     llm_base_url: String,
-    models: Vec<ModelSpec>,
+    panel: ConfigPanel,
+}
+
+/// What the shared configuration form (`config_panel.html`, driven by `static/chat.js`) needs.
+pub struct ConfigPanel {
+    pub models: Vec<ModelSpec>,
     /// JSON for the page script: the default configuration and the models offered.
-    defaults_json: String,
-    models_json: String,
-    max_cycles: u32,
-    max_agents: usize,
-    max_agent_tokens: u32,
-    max_name_chars: usize,
-    max_question_chars: usize,
+    pub defaults_json: String,
+    pub models_json: String,
+    pub max_cycles: u32,
+    pub max_agents: usize,
+    pub max_agent_tokens: u32,
+    pub max_name_chars: usize,
+    pub max_question_chars: usize,
+    /// The browser storage key the configuration is kept under (chat and challenge differ).
+    pub config_store: &'static str,
+}
+
+impl ConfigPanel {
+    pub fn new(settings: &crate::config::Settings, config_store: &'static str) -> Result<ConfigPanel, AppError> {
+        let mut defaults = Config::default();
+        // A server offering other models starts from its first one.
+        if !settings.models.iter().any(|m| m.name == defaults.main_model) {
+            let first = settings.models[0].name.clone();
+            defaults.main_model.clone_from(&first);
+            defaults.layer_agents.iter_mut().for_each(|a| a.model.clone_from(&first));
+        }
+        Ok(ConfigPanel {
+            models: settings.models.clone(),
+            defaults_json: json(&defaults)?,
+            models_json: json(&settings.models)?,
+            max_cycles: MAX_CYCLES,
+            max_agents: MAX_AGENTS,
+            max_agent_tokens: MAX_AGENT_TOKENS,
+            max_name_chars: MAX_NAME_CHARS,
+            max_question_chars: MAX_QUESTION_CHARS,
+            config_store,
+        })
+    }
 }
 
 async fn page(State(state): State<AppState>) -> Result<Html<String>, AppError> {
     let settings = &state.settings;
-    let mut defaults = Config::default();
-    // A server offering other models starts from its first one.
-    if !settings.models.iter().any(|m| m.name == defaults.main_model) {
-        let first = settings.models[0].name.clone();
-        defaults.main_model.clone_from(&first);
-        defaults.layer_agents.iter_mut().for_each(|a| a.model.clone_from(&first));
-    }
     render(&ChatPage {
         nav: NAV,
         current: "/chat",
         llm_key_set: settings.llm_api_key.is_some(),
         llm_base_url: settings.llm_base_url.clone(),
-        models: settings.models.clone(),
-        defaults_json: json(&defaults)?,
-        models_json: json(&settings.models)?,
-        max_cycles: MAX_CYCLES,
-        max_agents: MAX_AGENTS,
-        max_agent_tokens: MAX_AGENT_TOKENS,
-        max_name_chars: MAX_NAME_CHARS,
-        max_question_chars: MAX_QUESTION_CHARS,
+        panel: ConfigPanel::new(settings, "moa-config")?,
     })
 }
 

@@ -21,7 +21,7 @@ use crate::store::leaderboard::{self, View};
 use crate::store::{event, format_utc, generations, participants, submissions};
 use crate::web::api::require_bearer;
 use crate::web::leaderboard::{Table, live_table, table};
-use crate::web::pages::{NAV, render};
+use crate::web::pages::{NAV, cookie, render};
 
 const COOKIE: &str = "moa_organizer";
 
@@ -44,14 +44,7 @@ pub fn router() -> Router<AppState> {
 struct Organizer;
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
+    cookie(headers, COOKIE)
 }
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {

@@ -10,11 +10,28 @@ use crate::app::AppState;
 use crate::error::AppError;
 
 /// Links in the top bar, shared by every page.
-pub const NAV: &[(&str, &str)] =
-    &[("/", "Home"), ("/chat", "MoA chat"), ("/leaderboard", "Leaderboard"), ("/organizer", "Organizer")];
+pub const NAV: &[(&str, &str)] = &[
+    ("/", "Home"),
+    ("/chat", "MoA chat"),
+    ("/challenge", "Challenge"),
+    ("/leaderboard", "Leaderboard"),
+    ("/organizer", "Organizer"),
+];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index))
+}
+
+/// The value of cookie `name` in the request, if present.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
 }
 
 pub fn render(page: &impl Template) -> Result<Html<String>, AppError> {
