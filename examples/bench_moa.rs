@@ -1,0 +1,120 @@
+//! How close a MoA run gets to its critical path, end to end: the real app (HTTP, SSE, the
+//! OpenAI-compatible client) against a fake LLM with a fixed latency per call.
+//!
+//!     cargo run --release --example bench_moa [-- --agents 3 --layers 3 --latency-ms 300 --runs 5]
+//!
+//! The critical path is (layers + 1) × latency: each layer waits for its slowest agent, then
+//! the main model answers. Exits non-zero when the worst measured run (after one warm-up run)
+//! exceeds 1.15× the critical path.
+
+#[path = "../tests/common/fake_llm.rs"]
+mod fake_llm;
+
+use std::time::{Duration, Instant};
+
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use moa_workshop::app::{App, Startup};
+use moa_workshop::config::{ModelSpec, Secret, Settings};
+use serde_json::json;
+
+const TARGET: f64 = 1.15;
+
+struct Options {
+    agents: usize,
+    layers: u32,
+    latency: Duration,
+    runs: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options { agents: 3, layers: 3, latency: Duration::from_millis(300), runs: 5 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse::<u64>().ok()).ok_or(format!("{} needs a number", pair[0]))?;
+        match pair[0].as_str() {
+            "--agents" => options.agents = value.clamp(1, 8) as usize,
+            "--layers" => options.layers = value.clamp(1, 10) as u32,
+            "--latency-ms" => options.latency = Duration::from_millis(value),
+            "--runs" => options.runs = value.max(1) as usize,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(options)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let options = options()?;
+    let fake = fake_llm::FakeLlm::start(options.latency).await;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut settings = Settings::from_lookup(|_| None)?;
+    settings.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    settings.llm_base_url = fake.base_url.clone();
+    settings.llm_api_key = Some(Secret::new("sk-bench"));
+    settings.models = vec![ModelSpec { name: "fake".into(), context_tokens: 32_768 }];
+    // The grader is not needed here; without its launcher it just reports itself unavailable.
+    let app = App::build(Startup { settings, launcher: "/nonexistent".into() }).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let url = format!("http://{}/api/moa", listener.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(app.serve(listener, std::future::pending()));
+
+    let agents: Vec<_> = (0..options.agents)
+        .map(|i| {
+            json!({"name": format!("agent{i}"), "model": "fake", "temperature": 0.5, "max_tokens": 512,
+                         "prompt": "Answer well. {helper_response}"})
+        })
+        .collect();
+    let body = json!({"question": "What is a mixture of agents?", "config": {
+        "main_model": "fake", "main_temperature": 0.5, "cycles": options.layers,
+        "system_prompt": "Answer using: {helper_response}", "layer_agents": agents}});
+    let critical = options.latency * (options.layers + 1);
+    println!(
+        "MoA benchmark: {} agents × {} layers, fake LLM at {} ms per call",
+        options.agents,
+        options.layers,
+        options.latency.as_millis()
+    );
+    println!(
+        "critical path: {} calls in a row × {} ms = {} ms (one after another it would be {} ms)",
+        options.layers + 1,
+        options.latency.as_millis(),
+        critical.as_millis(),
+        (options.latency * (options.layers * options.agents as u32 + 1)).as_millis()
+    );
+
+    let client = reqwest::Client::new();
+    let mut ratios = Vec::new();
+    for run in 0..=options.runs {
+        let started = Instant::now();
+        let response = client.post(&url).json(&body).send().await.map_err(|e| e.to_string())?;
+        let mut events = response.bytes_stream().eventsource();
+        let (mut agent_events, mut first_answer, mut done) = (0, None, None);
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| e.to_string())?;
+            match event.event.as_str() {
+                "agent" => agent_events += 1,
+                "answer_delta" if first_answer.is_none() => first_answer = Some(started.elapsed()),
+                "done" => done = Some(started.elapsed()),
+                "error" => return Err(format!("the run failed: {}", event.data)),
+                _ => {}
+            }
+        }
+        let done = done.ok_or("the stream ended without done")?;
+        let ratio = done.as_secs_f64() / critical.as_secs_f64();
+        let label = if run == 0 { "warm-up".to_string() } else { format!("run {run}") };
+        println!(
+            "{label:>8}: {:>5} ms ({ratio:.3}× the critical path), {agent_events} agent results, first answer token at {} ms",
+            done.as_millis(),
+            first_answer.unwrap_or_default().as_millis()
+        );
+        if run > 0 {
+            ratios.push(ratio);
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    let (median, worst) = (ratios[ratios.len() / 2], ratios[ratios.len() - 1]);
+    let verdict = if worst <= TARGET { "PASS" } else { "FAIL" };
+    println!("median {median:.3}×, worst {worst:.3}× — target ≤ {TARGET}×: {verdict}");
+    if worst > TARGET { Err(format!("the worst run took {worst:.3}× its critical path")) } else { Ok(()) }
+}
