@@ -23,6 +23,13 @@ pub struct Entry {
     pub best_generation_id: String,
 }
 
+impl Entry {
+    /// The time of day of `best_at` (UTC), for a compact table.
+    pub fn best_at_time(&self) -> &str {
+        self.best_at.get(11..19).unwrap_or(&self.best_at)
+    }
+}
+
 /// Which rows to show: the public view skips hidden participants and, when frozen,
 /// submissions made after the freeze.
 #[derive(Debug, Clone, Copy)]
