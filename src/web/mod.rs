@@ -1,8 +1,8 @@
 //! HTTP: one module per feature, each exposing `router()`; this file assembles them.
 
 mod api;
-mod challenge;
 mod assets;
+mod challenge;
 mod chat;
 mod health;
 mod leaderboard;
