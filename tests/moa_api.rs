@@ -384,3 +384,17 @@ async fn without_a_key_the_api_explains_what_to_set_and_calls_nobody() {
     assert!(error.contains("LLM_API_KEY") && error.contains("CEREBRAS_API_KEY") && error.contains(".env"), "{error}");
     assert!(fake.requests().is_empty());
 }
+
+#[tokio::test]
+async fn the_run_stops_when_the_client_disconnects_even_while_nothing_streams() {
+    let fake = FakeLlm::start(Duration::from_millis(1500)).await;
+    let app = spawn_with_fake(&fake, |_| {}).await;
+    let plain = [("a", "plain"), ("b", "plain")];
+    let response = post_moa(&app, "Never mind", &config("fast-a", 3, &plain)).await;
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(response);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(fake.requests().len(), 2, "no call after the client left");
+    assert_eq!(fake.abandoned(), 2, "the calls in flight were dropped");
+}
