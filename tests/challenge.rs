@@ -91,6 +91,13 @@ async fn generate_then_submit_then_leaderboard() {
     assert!(stored.answer.contains("It handles every edge case."));
     assert_eq!(stored.config["ai_configuration"]["layer_agents"][1]["name"], "reviewer");
     assert!(stored.timings["ms"].as_u64().is_some());
+    let agents = stored.timings["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 4, "2 agents × 2 cycles");
+    assert!(
+        agents.iter().all(|a| a["ms"].as_u64().is_some() && a["completion_tokens"].as_u64() == Some(7)),
+        "{agents:?}"
+    );
+    assert_eq!(agents[3]["layer"], 2);
     // Another attendee cannot submit Ada's generation.
     let response = reqwest::Client::new()
         .post(app.url("/api/submissions"))

@@ -143,10 +143,7 @@ pub fn extract_code(answer: &str, function: &str) -> String {
     let Some(start) = lines.iter().position(|l| l.starts_with(&format!("def {function}("))) else {
         return String::new();
     };
-    let body = lines[start + 1..]
-        .iter()
-        .take_while(|l| l.trim().is_empty() || l.starts_with([' ', '\t']))
-        .count();
+    let body = lines[start + 1..].iter().take_while(|l| l.trim().is_empty() || l.starts_with([' ', '\t'])).count();
     lines[start..=start + body].join("\n").trim_end().to_string()
 }
 
@@ -179,7 +176,8 @@ mod tests {
     #[test]
     fn code_is_extracted_like_the_workshop_did() {
         let f = "calculate_user_metrics";
-        let fenced = "Here you go:\n```python\nimport math\ndef calculate_user_metrics(u, s, e):\n    return {}\n```\nDone.";
+        let fenced =
+            "Here you go:\n```python\nimport math\ndef calculate_user_metrics(u, s, e):\n    return {}\n```\nDone.";
         assert_eq!(extract_code(fenced, f), "import math\ndef calculate_user_metrics(u, s, e):\n    return {}");
         let two = "```json\n{}\n```\n```\ndef calculate_user_metrics(u, s, e):\n    pass\n```";
         assert_eq!(extract_code(two, f), "def calculate_user_metrics(u, s, e):\n    pass");
@@ -187,7 +185,10 @@ mod tests {
         let bare = "Sure.\ndef calculate_user_metrics(u, s, e):\n    x = 1\n\n    return x\nThat is all.";
         assert_eq!(extract_code(bare, f), "def calculate_user_metrics(u, s, e):\n    x = 1\n\n    return x");
         assert_eq!(extract_code("no code here", f), "");
-        assert_eq!(extract_code("```python\ndef calculate_user_metrics(a, b, c):\n    return 1", f), "def calculate_user_metrics(a, b, c):\n    return 1");
+        assert_eq!(
+            extract_code("```python\ndef calculate_user_metrics(a, b, c):\n    return 1", f),
+            "def calculate_user_metrics(a, b, c):\n    return 1"
+        );
     }
 
     #[test]

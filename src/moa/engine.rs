@@ -5,6 +5,7 @@
 //! a channel. Closing the channel (the listener went away) cancels the run at once: in-flight
 //! requests are dropped and no further calls are made.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 
 use super::Plan;
 use super::config::{AgentConfig, HELPER_PLACEHOLDER};
-use super::events::{AgentDelta, AgentResult, AnswerDelta, Event, RunSummary};
+use super::events::{AgentDelta, AgentResult, AgentTiming, AnswerDelta, Event, RunSummary};
 use crate::llm::{ChatProvider, ChatRequest, Endpoint, Message, RetryPolicy, chat_with_retry};
 
 /// Heads the numbered list of a layer's answers in the next `{helper_response}`.
@@ -59,6 +60,7 @@ pub async fn run(runner: &Runner<'_>, plan: &Plan, events: &UnboundedSender<Even
         prompt_tokens: AtomicU64::new(0),
         completion_tokens: AtomicU64::new(0),
         failed_agents: AtomicU32::new(0),
+        timings: Mutex::new(Vec::new()),
     };
     tokio::select! {
         // Checked first so a closed channel wins over work that happens to be ready.
@@ -78,6 +80,7 @@ struct Run<'a> {
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
     failed_agents: AtomicU32,
+    timings: Mutex<Vec<AgentTiming>>,
 }
 
 impl Run<'_> {
@@ -143,6 +146,15 @@ impl Run<'_> {
         };
         self.prompt_tokens.fetch_add(usage.prompt_tokens, Ordering::Relaxed);
         self.completion_tokens.fetch_add(usage.completion_tokens, Ordering::Relaxed);
+        self.timings.lock().expect("not poisoned").push(AgentTiming {
+            layer,
+            agent: agent.name.clone(),
+            model: agent.model.clone(),
+            ms,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            error: error.clone(),
+        });
         let _ = self.events.send(Event::Agent(AgentResult {
             layer,
             index,
@@ -202,6 +214,7 @@ impl Run<'_> {
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed) + completion.usage.completion_tokens,
             failed_agents: self.failed_agents.load(Ordering::Relaxed),
             answer: output.finish(),
+            agents: std::mem::take(&mut *self.timings.lock().expect("not poisoned")),
             extra: Default::default(),
         })
     }

@@ -92,9 +92,25 @@ pub struct RunSummary {
     /// The main model's whole answer (already streamed as deltas, so not repeated in `done`).
     #[serde(skip)]
     pub answer: String,
+    /// Every layer agent's call in the order they finished, for the record (the challenge stores
+    /// them with a generation); already sent as `agent` events, so not repeated in `done`.
+    #[serde(skip)]
+    pub agents: Vec<AgentTiming>,
     /// Fields a caller adds to its `done` event (the challenge adds `generation_id`, `code`).
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How one layer agent's call went: an [`AgentResult`] without its text.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentTiming {
+    pub layer: u32,
+    pub agent: String,
+    pub model: String,
+    pub ms: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -116,6 +132,7 @@ mod tests {
             serde_json::json!({"event": "answer_delta", "data": {"text": "Hi"}})
         );
         let done = Event::Done(RunSummary {
+            agents: Vec::new(),
             ms: 5,
             calls: 2,
             prompt_tokens: 10,

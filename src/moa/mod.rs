@@ -12,7 +12,7 @@ use crate::config::ModelSpec;
 pub use budget::Budget;
 pub use config::{AgentConfig, Config};
 pub use engine::{RunError, Runner, run};
-pub use events::{AgentDelta, AgentResult, AnswerDelta, Event, RunFailure, RunSummary};
+pub use events::{AgentDelta, AgentResult, AgentTiming, AnswerDelta, Event, RunFailure, RunSummary};
 
 /// A run that passed every check: what to ask, how, and how much each model may write.
 #[derive(Debug, Clone)]

@@ -264,6 +264,7 @@ async fn generate(
             "prompt_tokens": summary.prompt_tokens,
             "completion_tokens": summary.completion_tokens,
             "failed_agents": summary.failed_agents,
+            "agents": summary.agents,
         });
         let new = generations::NewGeneration {
             participant_id: &participant.id,
