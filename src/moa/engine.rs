@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::Plan;
 use super::config::{AgentConfig, HELPER_PLACEHOLDER};
 use super::events::{AgentDelta, AgentResult, AgentTiming, AnswerDelta, Event, RunSummary};
-use crate::llm::{ChatProvider, ChatRequest, Endpoint, Message, RetryPolicy, chat_with_retry};
+use crate::llm::{ChatProvider, ChatRequest, Completion, Endpoint, LlmError, Message, RetryPolicy, chat_with_retry};
 
 /// Heads the numbered list of a layer's answers in the next `{helper_response}`.
 pub const AGGREGATOR_INSTRUCTION: &str = "Several assistants have answered the user's question; their answers are \
@@ -121,23 +121,15 @@ impl Run<'_> {
             temperature: agent.temperature,
             max_tokens: self.plan.budget.agent_max_tokens[index],
         };
-        let mut output = Output::default();
-        let mut send = |text: String| {
-            let _ = self.events.send(Event::AgentDelta(AgentDelta { layer, index, agent: agent.name.clone(), text }));
-        };
-        let (result, attempts) = chat_with_retry(
-            self.runner.provider,
-            self.runner.endpoint,
-            &request,
-            &mut |piece| output.push(piece, &mut send),
-            self.retry,
-        )
-        .await;
-        output.flush(&mut send);
-        self.calls.fetch_add(attempts, Ordering::Relaxed);
+        let (result, text) = self
+            .stream(&request, |text| {
+                let _ =
+                    self.events.send(Event::AgentDelta(AgentDelta { layer, index, agent: agent.name.clone(), text }));
+            })
+            .await;
         let ms = started.elapsed().as_millis() as u64;
         let (text, error, usage) = match result {
-            Ok(completion) => (output.finish(), None, completion.usage),
+            Ok(completion) => (text, None, completion.usage),
             Err(error) => {
                 self.failed_agents.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(layer, agent = %agent.name, model = %agent.model, %error, "agent failed");
@@ -172,6 +164,27 @@ impl Run<'_> {
         }
     }
 
+    /// Sends `request` (with retries), passing the streamed text to `send` in batches; returns
+    /// the outcome and the whole text, think block removed.
+    async fn stream(
+        &self,
+        request: &ChatRequest,
+        mut send: impl FnMut(String) + Send,
+    ) -> (Result<Completion, LlmError>, String) {
+        let mut output = Output::default();
+        let (result, attempts) = chat_with_retry(
+            self.runner.provider,
+            self.runner.endpoint,
+            request,
+            &mut |piece| output.push(piece, &mut send),
+            self.retry,
+        )
+        .await;
+        output.flush(&mut send);
+        self.calls.fetch_add(attempts, Ordering::Relaxed);
+        (result, output.finish())
+    }
+
     /// The main model reads the last layer's synthesis; its answer streams as `answer_delta`.
     async fn main(&self, helper: &str) -> Result<RunSummary, RunError> {
         let config = &self.plan.config;
@@ -186,20 +199,11 @@ impl Run<'_> {
             temperature: config.main_temperature,
             max_tokens: self.plan.budget.main_answer,
         };
-        let mut output = Output::default();
-        let mut send = |text: String| {
-            let _ = self.events.send(Event::AnswerDelta(AnswerDelta { text }));
-        };
-        let (result, attempts) = chat_with_retry(
-            self.runner.provider,
-            self.runner.endpoint,
-            &request,
-            &mut |piece| output.push(piece, &mut send),
-            self.retry,
-        )
-        .await;
-        output.flush(&mut send);
-        self.calls.fetch_add(attempts, Ordering::Relaxed);
+        let (result, answer) = self
+            .stream(&request, |text| {
+                let _ = self.events.send(Event::AnswerDelta(AnswerDelta { text }));
+            })
+            .await;
         let completion = result.map_err(|error| {
             tracing::warn!(model = %config.main_model, %error, "main model failed");
             RunError::MainFailed {
@@ -213,7 +217,7 @@ impl Run<'_> {
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed) + completion.usage.prompt_tokens,
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed) + completion.usage.completion_tokens,
             failed_agents: self.failed_agents.load(Ordering::Relaxed),
-            answer: output.finish(),
+            answer,
             agents: std::mem::take(&mut *self.timings.lock().expect("not poisoned")),
             extra: Default::default(),
         })
