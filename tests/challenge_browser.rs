@@ -39,6 +39,14 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
     .await;
     let app = spawn_with_fake(&fake, |s| s.organizer_token = Some(Secret::new("org-token"))).await;
 
+    // The organizer signs in and watches live scores.
+    let organizer = Browser::start().await.expect("an organizer browser");
+    organizer.goto(&app.url("/organizer")).await;
+    organizer.fill("#token", "org-token").await;
+    organizer.click("form[action='/organizer/login'] button[type=submit]").await;
+    organizer.wait_for_text("body", "Live scores", WAIT).await;
+    organizer.wait_for_text("[data-live-status]", "live", WAIT).await;
+
     // The projector shows the empty board and listens.
     projector.goto(&app.url("/leaderboard?view=projector")).await;
     projector.wait_for_text("#leaderboard", "No submissions yet", WAIT).await;
@@ -80,6 +88,11 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
     if let Some(path) = screenshot_path("leaderboard.png") {
         projector.screenshot(&path).await;
     }
+
+    // The organizer saw it arrive too, and can export it.
+    organizer.wait_for_text("#leaderboard-live", "Ada Lovelace", WAIT).await;
+    let export = organizer.find("a[href='/organizer/leaderboard.csv']").await;
+    assert!(organizer.element_text(&export).await.contains("leaderboard"));
 
     // A second attendee cannot take the same name (in any case).
     let other = Browser::start().await.expect("a third browser");

@@ -249,10 +249,12 @@ impl Browser {
     }
 
     /// Waits until the element matching `css` shows text containing `needle`; returns the text.
+    /// An element replaced meanwhile (a navigation, a swap) is looked up again.
     pub async fn wait_for_text(&self, css: &str, needle: &str, timeout: Duration) -> String {
         self.wait_until(&format!("{css:?} to show {needle:?}"), timeout, async || {
             let element = self.try_find(css).await?;
-            Some(self.element_text(&element).await).filter(|t| t.contains(needle))
+            let text = self.get(&format!("/element/{}/text", element.0)).await.ok()?;
+            text.as_str().filter(|t| t.contains(needle)).map(str::to_string)
         })
         .await
     }
