@@ -270,7 +270,8 @@ async fn organizer_auth_exports_freeze_hide_and_reset() {
     assert_eq!(freeze.status(), 303);
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let grace = generation(&app, "Grace", FULL_MARKS).await;
-    submit(&app, "Grace", &grace).await;
+    let graded: Value = submit(&app, "Grace", &grace).await.json().await.unwrap();
+    assert_eq!((graded["total"].as_u64(), graded["rank"].as_u64()), (Some(120), None), "no rank while frozen");
     assert_eq!(leaderboard(&app).await.len(), 1, "frozen");
     assert!(reqwest::get(app.url("/leaderboard")).await.unwrap().text().await.unwrap().contains("frozen"));
     let live = client

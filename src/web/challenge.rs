@@ -16,10 +16,10 @@ use crate::error::AppError;
 use crate::grader::Challenge;
 use crate::grader::challenge::extract_code;
 use crate::moa::{self, Config};
-use crate::store::leaderboard::View;
 use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
 use crate::web::chat::ConfigPanel;
+use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
 use crate::web::run_stream::{endpoint, stream_run};
 
@@ -328,8 +328,16 @@ async fn submit(
             stored
         }
     };
-    let ranking = leaderboard::ranking(&state.pool, View::ORGANIZER).await?;
-    let rank = ranking.iter().find(|row| row.participant_id == participant.id).map(|row| row.rank);
+    // The rank the public board shows; none while it is frozen (no spoilers) or for a hidden name.
+    let (view, frozen) = public_view(&state).await?;
+    let rank = match frozen {
+        Some(_) => None,
+        None => leaderboard::ranking(&state.pool, view)
+            .await?
+            .into_iter()
+            .find(|row| row.participant_id == participant.id)
+            .map(|row| row.rank),
+    };
     let mut body = serde_json::to_value(&stored.report).map_err(|e| AppError::Internal(e.to_string()))?;
     body["submission_id"] = json!(stored.id);
     body["rank"] = json!(rank);
