@@ -85,26 +85,30 @@ impl Challenge {
         "calculate_user_metrics"
     }
 
-    /// Every built-in challenge, parsed and checked.
-    pub fn built_in() -> Result<Vec<Challenge>, String> {
-        BUILT_IN
-            .iter()
-            .map(|(json, prompt)| {
-                let mut challenge: Challenge =
-                    serde_json::from_str(json).map_err(|e| format!("a built-in challenge is malformed: {e}"))?;
-                challenge.prompt = prompt.to_string();
-                challenge.check_consistency()?;
-                Ok(challenge)
-            })
-            .collect()
+    /// Every built-in challenge, parsed and checked once (pages and pushes read them often).
+    pub fn built_in() -> Result<&'static [Challenge], String> {
+        static PARSED: std::sync::OnceLock<Result<Vec<Challenge>, String>> = std::sync::OnceLock::new();
+        let parsed = PARSED.get_or_init(|| {
+            BUILT_IN
+                .iter()
+                .map(|(json, prompt)| {
+                    let mut challenge: Challenge =
+                        serde_json::from_str(json).map_err(|e| format!("a built-in challenge is malformed: {e}"))?;
+                    challenge.prompt = prompt.to_string();
+                    challenge.check_consistency()?;
+                    Ok(challenge)
+                })
+                .collect()
+        });
+        parsed.as_deref().map_err(Clone::clone)
     }
 
-    pub fn find(id: &str) -> Result<Challenge, String> {
+    pub fn find(id: &str) -> Result<&'static Challenge, String> {
         let all = Challenge::built_in()?;
-        let known: Vec<String> = all.iter().map(|c| c.id.clone()).collect();
-        all.into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| format!("no challenge named {id:?}; known: {}", known.join(", ")))
+        all.iter().find(|c| c.id == id).ok_or_else(|| {
+            let known: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+            format!("no challenge named {id:?}; known: {}", known.join(", "))
+        })
     }
 
     fn check_consistency(&self) -> Result<(), String> {

@@ -72,7 +72,7 @@ pub struct Grader {
     settings: GraderSettings,
     sandbox: Sandbox,
     layers: Layers,
-    challenges: Vec<Challenge>,
+    challenges: &'static [Challenge],
     permits: Semaphore,
     waiting: AtomicUsize,
     /// Moving average of a grading's duration, for Retry-After.

@@ -424,7 +424,7 @@ mod tests {
     use crate::grader::challenge::Challenge;
 
     fn challenge() -> Challenge {
-        Challenge::find(Challenge::default_id()).unwrap()
+        Challenge::find(Challenge::default_id()).unwrap().clone()
     }
 
     fn s(text: &str) -> PyValue {

@@ -193,7 +193,7 @@ async fn inspect(
 ) -> Result<Json<Value>, AppError> {
     let Json(request) = body.map_err(bad_body)?;
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
-    let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or(challenge.prompt);
+    let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let config = request.config;
     config.validate(&state.settings.models).map_err(AppError::BadRequest)?;
     let question = moa::config::validate_question(&prompt).map_err(AppError::BadRequest)?;

@@ -62,8 +62,8 @@ async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> 
         llm_base_url: state.settings.llm_base_url.clone(),
         grader_problem: state.grader.as_ref().err().cloned(),
         sandbox_summary: state.grader.as_ref().map(|g| g.layers().summary()).unwrap_or_default(),
-        challenge_title: challenge.title,
-        challenge_function: challenge.function,
+        challenge_title: challenge.title.clone(),
+        challenge_function: challenge.function.clone(),
         challenge_max: challenge.max_points,
     })
 }

@@ -29,5 +29,5 @@ pub async fn sandbox(wall: Duration) -> Sandbox {
 }
 
 pub fn default_challenge() -> Challenge {
-    Challenge::find(Challenge::default_id()).unwrap()
+    Challenge::find(Challenge::default_id()).unwrap().clone()
 }
