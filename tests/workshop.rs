@@ -258,6 +258,8 @@ async fn organizer_auth_exports_freeze_hide_and_reset() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("Live scores") && !html.contains("org-secret-42"));
+    // The overview counts each participant's generations and submissions, with the best score.
+    assert!(html.contains("<td>1</td><td>1</td>\n    <td>120</td>"), "{html}");
 
     // Freeze: the public board stops changing, the organizer's does not.
     let freeze = client

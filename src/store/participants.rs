@@ -89,6 +89,38 @@ pub async fn all(pool: &Pool) -> Result<Vec<Participant>, sqlx::Error> {
     rows.iter().map(from_row).collect()
 }
 
+/// A participant with how much they did: the organizer's overview, counted in the database
+/// rather than by loading every generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Activity {
+    pub participant: Participant,
+    pub generations: i64,
+    pub submissions: i64,
+    pub best: Option<i64>,
+}
+
+pub async fn activity(pool: &Pool) -> Result<Vec<Activity>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT p.id, p.name, p.hidden, p.created_at,
+                (SELECT COUNT(*) FROM generations g WHERE g.participant_id = p.id) AS generations,
+                (SELECT COUNT(*) FROM submissions s WHERE s.participant_id = p.id) AS submissions,
+                (SELECT MAX(s.total) FROM submissions s WHERE s.participant_id = p.id) AS best
+         FROM participants p ORDER BY p.created_at, p.name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Activity {
+                participant: from_row(row)?,
+                generations: row.try_get("generations")?,
+                submissions: row.try_get("submissions")?,
+                best: row.try_get("best")?,
+            })
+        })
+        .collect()
+}
+
 pub async fn set_hidden(pool: &Pool, id: &str, hidden: bool) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("UPDATE participants SET hidden = $1 WHERE id = $2")
         .bind(i64::from(hidden))

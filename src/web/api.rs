@@ -51,6 +51,11 @@ pub fn grade_error(e: GradeError) -> AppError {
     }
 }
 
+/// Compares a presented secret with the expected one in constant time (for equal lengths).
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// Checks `Authorization: Bearer <token>` in constant time.
 pub fn require_bearer(headers: &HeaderMap, token: &str) -> Result<(), AppError> {
     let given = headers
@@ -58,9 +63,7 @@ pub fn require_bearer(headers: &HeaderMap, token: &str) -> Result<(), AppError> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let same =
-        given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-    if same {
+    if same_secret(given, token) {
         Ok(())
     } else {
         Err(AppError::Unauthorized("This needs the organizer token (Authorization: Bearer …).".into()))

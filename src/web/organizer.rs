@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::store::leaderboard::{self, View};
 use crate::store::{event, format_utc, generations, participants, submissions};
-use crate::web::api::require_bearer;
+use crate::web::api::{require_bearer, same_secret};
 use crate::web::leaderboard::{Table, live_table, table};
 use crate::web::pages::{NAV, cookie, render};
 
@@ -43,15 +43,11 @@ pub fn router() -> Router<AppState> {
 /// Proof that the request comes from the organizer.
 struct Organizer;
 
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, COOKIE)
-}
-
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {
     let Some(token) = &state.settings.organizer_token else {
         return Err(AppError::NotFound("Organizer pages are off on this server (ORGANIZER_TOKEN is not set).".into()));
     };
-    if session_cookie(headers).is_some_and(|id| state.live.is_organizer_session(id)) {
+    if cookie(headers, COOKIE).is_some_and(|id| state.live.is_organizer_session(id)) {
         return Ok(Organizer);
     }
     require_bearer(headers, token.expose()).map(|()| Organizer)
@@ -72,15 +68,6 @@ fn login_page(state: &AppState, status: StatusCode, problem: Option<String>) -> 
     (status, render(&page)).into_response()
 }
 
-struct ParticipantRow {
-    id: String,
-    name: String,
-    hidden: bool,
-    generations: usize,
-    submissions: usize,
-    best: Option<i64>,
-}
-
 #[derive(Template)]
 #[template(path = "organizer.html")]
 struct Dashboard {
@@ -89,7 +76,7 @@ struct Dashboard {
     message: Option<String>,
     frozen: bool,
     winner_generation: Option<String>,
-    participants: Vec<ParticipantRow>,
+    participants: Vec<participants::Activity>,
     rows: Vec<leaderboard::Entry>,
     max_points: u32,
     frozen_at: Option<String>,
@@ -112,23 +99,7 @@ async fn dashboard(
     }
     let frozen = event::frozen_at(&state.pool).await?;
     let Table { rows, max_points, frozen_at } = table(&state, View::ORGANIZER, frozen).await?;
-    let all_generations = generations::list(&state.pool, None).await?;
-    let all_submissions = submissions::list(&state.pool, None).await?;
-    let participants = participants::all(&state.pool)
-        .await?
-        .into_iter()
-        .map(|p| {
-            let mine = all_submissions.iter().filter(|s| s.participant_id == p.id);
-            ParticipantRow {
-                generations: all_generations.iter().filter(|g| g.participant_id == p.id).count(),
-                submissions: mine.clone().count(),
-                best: mine.map(|s| s.total).max(),
-                id: p.id,
-                name: p.name,
-                hidden: p.hidden,
-            }
-        })
-        .collect();
+    let participants = participants::activity(&state.pool).await?;
     let message = query.done.as_deref().map(|done| match done {
         "frozen" => "The public leaderboard is frozen.".to_string(),
         "unfrozen" => "The public leaderboard is live again.".to_string(),
@@ -159,12 +130,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
     let Some(token) = &state.settings.organizer_token else {
         return login_page(&state, StatusCode::NOT_FOUND, None);
     };
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Bearer {}", form.token.trim())).unwrap_or(HeaderValue::from_static("")),
-    );
-    if require_bearer(&headers, token.expose()).is_err() {
+    if !same_secret(form.token.trim(), token.expose()) {
         return login_page(&state, StatusCode::UNAUTHORIZED, Some("That is not the organizer token.".into()));
     }
     let session = state.live.open_organizer_session();
@@ -173,7 +139,7 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_cookie(&headers) {
+    if let Some(id) = cookie(&headers, COOKIE) {
         state.live.close_organizer_session(id);
     }
     let expired = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
