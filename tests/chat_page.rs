@@ -1,4 +1,4 @@
-//! The chat page as served: what it says without a key, what it embeds, and how much it weighs.
+//! The chat page as served: what it says without a key and what it embeds (its weight: tests/page_weight.rs).
 
 mod common;
 
@@ -38,29 +38,6 @@ async fn with_a_key_the_page_offers_the_models_and_defaults_but_never_the_key() 
     assert_eq!(defaults.main_model, "fast-a", "a server without the default model starts from its first one");
     assert_eq!(defaults.cycles, 1);
     assert_eq!(defaults.layer_agents.len(), 1);
-}
-
-#[tokio::test]
-async fn the_first_load_is_small_and_needs_no_other_site() {
-    let app = common::spawn_app(|_| {}).await;
-    let client = reqwest::Client::builder().gzip(false).build().unwrap();
-    let page = client.get(app.url("/chat")).send().await.unwrap().text().await.unwrap();
-    let mut total = 0;
-    for path in ["/chat", "/static/app.css", "/static/chat.css", "/static/chat.js", "/static/htmx.min.js"] {
-        let response = client.get(app.url(path)).header("accept-encoding", "gzip").send().await.unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        if path.starts_with("/static/") {
-            assert!(response.headers()["cache-control"].to_str().unwrap().contains("max-age"), "{path}");
-            assert!(page.contains(&format!(r#""{path}""#)), "the page loads {path}");
-        }
-        total += response.bytes().await.unwrap().len();
-    }
-    assert!(total < 100 * 1024, "first load is {total} bytes compressed");
-    // Scripts and styles come from this server only.
-    assert!(!page.contains(r#"src="http"#) && !page.contains(r#"src="//"#));
-    assert!(!page.contains(r#"stylesheet" href="http"#));
-    let js = reqwest::get(app.url("/static/chat.js")).await.unwrap();
-    assert_eq!(js.headers()["content-type"], "text/javascript");
 }
 
 /// Undoes HTML escaping of an attribute value (named or numeric entities).

@@ -1,7 +1,7 @@
 //! HTTP: one module per feature, each exposing `router()`; this file assembles them.
 
 mod api;
-mod assets;
+pub mod assets;
 mod challenge;
 mod chat;
 mod health;
