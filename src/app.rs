@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -27,6 +28,14 @@ pub struct AppState {
     pub llm: Arc<dyn ChatProvider>,
     /// Live leaderboard pushes, rate limits and organizer sessions of this instance.
     pub live: Arc<web::live::Live>,
+    /// MoA runs whose engine task is still alive (reported by /healthz; zero when idle).
+    pub active_runs: Arc<AtomicUsize>,
+}
+
+impl AppState {
+    pub fn runs_in_flight(&self) -> usize {
+        self.active_runs.load(Ordering::SeqCst)
+    }
 }
 
 /// What differs between the real server and a test: where the launcher binary is.
@@ -52,7 +61,15 @@ impl App {
         let limits = ClientLimits { connect: Duration::from_secs(10), request: settings.llm_timeout };
         let llm: Arc<dyn ChatProvider> = Arc::new(OpenAiProvider::new(limits)?);
         let live = Arc::new(web::live::Live::new(&settings));
-        let state = AppState { settings: Arc::new(settings), pool, grader, shutdown: shutdown_rx, llm, live };
+        let state = AppState {
+            settings: Arc::new(settings),
+            pool,
+            grader,
+            shutdown: shutdown_rx,
+            llm,
+            live,
+            active_runs: Arc::default(),
+        };
         Ok(App { state, shutdown })
     }
 

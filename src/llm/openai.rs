@@ -115,17 +115,47 @@ impl ChatProvider for OpenAiProvider {
     }
 }
 
+/// The most a streamed answer may weigh on the wire. max_tokens keeps real answers far below
+/// it; only a broken endpoint gets here, and it must not fill the server's memory.
+const MAX_STREAM_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why the bytes of a stream stopped coming.
+#[derive(Debug)]
+enum StreamFault {
+    Transport(reqwest::Error),
+    TooLong,
+}
+
+impl std::fmt::Display for StreamFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamFault::Transport(e) => e.fmt(f),
+            StreamFault::TooLong => f.write_str("the answer is too long"),
+        }
+    }
+}
+
 /// Reads `data:` chunks until `[DONE]`, passing text on as it comes.
 async fn read_stream(
     response: reqwest::Response,
     on_delta: DeltaSink<'_>,
     transport: &impl Fn(reqwest::Error) -> LlmError,
 ) -> Result<(String, Option<ReportedUsage>), LlmError> {
-    let mut events = response.bytes_stream().eventsource();
+    let mut received = 0;
+    let capped = response.bytes_stream().map(move |chunk| {
+        let chunk = chunk.map_err(StreamFault::Transport)?;
+        received += chunk.len();
+        if received > MAX_STREAM_BYTES { Err(StreamFault::TooLong) } else { Ok(chunk) }
+    });
+    let mut events = capped.eventsource();
     let (mut text, mut usage, mut finished) = (String::new(), None, false);
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| match e {
-            EventStreamError::Transport(e) => transport(e),
+            EventStreamError::Transport(StreamFault::Transport(e)) => transport(e),
+            EventStreamError::Transport(StreamFault::TooLong) => LlmError::Malformed(format!(
+                "the answer was longer than {} MB, far beyond any max_tokens",
+                MAX_STREAM_BYTES / (1024 * 1024)
+            )),
             EventStreamError::Utf8(_) => LlmError::Malformed("the stream was not valid UTF-8".into()),
             EventStreamError::Parser(_) => LlmError::Malformed("the stream was not valid server-sent events".into()),
         })?;

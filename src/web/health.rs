@@ -19,5 +19,5 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
         Err(problem) => (false, json!({ "ready": false, "problem": problem })),
     };
     let status = if database && grader_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "database": database, "grader": grader })))
+    (status, Json(json!({ "database": database, "grader": grader, "runs_in_flight": state.runs_in_flight() })))
 }

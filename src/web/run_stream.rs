@@ -5,6 +5,8 @@
 //! engine stops (no further LLM calls). On server shutdown the stream ends with an `error`.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -45,7 +47,9 @@ where
     let (events, received) = mpsc::unbounded_channel();
     let provider = state.llm.clone();
     let retry_window = state.settings.llm_retry_window;
+    let active = ActiveRun::start(&state.active_runs);
     tokio::spawn(async move {
+        let _active = active;
         let runner = Runner { provider: provider.as_ref(), endpoint: &endpoint, retry_window };
         let last = match moa::run(&runner, &plan, &events).await {
             Ok(summary) => {
@@ -77,6 +81,22 @@ where
     // Tells nginx-style proxies not to hold the stream back.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// Counts a run as active from its start until its engine task ends, however it ends.
+struct ActiveRun(Arc<AtomicUsize>);
+
+impl ActiveRun {
+    fn start(counter: &Arc<AtomicUsize>) -> ActiveRun {
+        counter.fetch_add(1, Ordering::SeqCst);
+        ActiveRun(counter.clone())
+    }
+}
+
+impl Drop for ActiveRun {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Engine events as SSE frames, ending after `done`/`error`, or early on shutdown.

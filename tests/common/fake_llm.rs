@@ -10,6 +10,10 @@
 //! | `truncated` | an event stream that stops halfway |
 //! | `plain` | a non-streaming JSON answer although a stream was asked for |
 //! | `nousage` | a normal stream without the usage chunk |
+//! | `trickle` | a stream that never ends: a small piece every latency (at least 50 ms) |
+//! | `dropped` | two pieces, then the connection is cut without the end of the body |
+//! | `garbage` | a piece, then bytes that are not UTF-8 |
+//! | `flood` | an endless stream of large pieces, as fast as the client reads them |
 //! | anything else | a stream of four pieces spread over the latency, usage, `[DONE]` |
 //!
 //! Every request is recorded (model, prompts, Authorization header, time) with the reply it got.
@@ -26,6 +30,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// Usage the fake reports for every successful call, so tests can check sums.
@@ -111,6 +116,11 @@ impl FakeLlm {
     /// Requests whose answer was sent in full.
     pub fn completed(&self) -> usize {
         self.state.completed.load(Ordering::SeqCst)
+    }
+
+    /// Requests still being answered: neither complete nor abandoned.
+    pub fn in_flight(&self) -> usize {
+        self.state.requests.lock().unwrap().len() - self.completed() - self.abandoned()
     }
 
     /// Requests the client hung up on before the answer was complete.
@@ -202,6 +212,14 @@ async fn completions(State(state): State<Arc<FakeState>>, headers: HeaderMap, Js
         }
         return response;
     }
+    if let Some(stream) = faulty_stream(model, latency) {
+        // The tracker lives as long as the body: when the client hangs up, it counts as abandoned.
+        let body = stream.map(move |frame| {
+            let _ = &tracker;
+            frame
+        });
+        return ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(body)).into_response();
+    }
     if model.contains("slow") {
         tokio::time::sleep(Duration::from_secs(60)).await;
     }
@@ -255,4 +273,40 @@ fn split_in(text: &str, n: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let size = chars.len().div_ceil(n).max(1);
     chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+type Frame = Result<Vec<u8>, std::io::Error>;
+
+/// The misbehaving streams of the fault tests, or `None` for the other models.
+fn faulty_stream(model: &str, latency: Duration) -> Option<futures_util::stream::BoxStream<'static, Frame>> {
+    let piece = |text: &str| {
+        let chunk = json!({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]});
+        format!("data: {chunk}\n\n").into_bytes()
+    };
+    let stream: futures_util::stream::BoxStream<'static, Frame> = if model.contains("trickle") {
+        let pause = latency.max(Duration::from_millis(50));
+        Box::pin(futures_util::stream::unfold(0u64, move |n| async move {
+            tokio::time::sleep(pause).await;
+            Some((Ok(piece(&format!("drip {n} "))), n + 1))
+        }))
+    } else if model.contains("dropped") {
+        let frames: Vec<Frame> = vec![
+            Ok(piece("half ")),
+            Ok(piece("an answer")),
+            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "the fake cuts the connection")),
+        ];
+        Box::pin(futures_util::stream::iter(frames).then(move |frame| async move {
+            tokio::time::sleep(latency / 3).await;
+            frame
+        }))
+    } else if model.contains("garbage") {
+        let frames: Vec<Frame> = vec![Ok(piece("fine so far ")), Ok(b"data: \xff\xfe\x00\x9f garbage\n\n".to_vec())];
+        Box::pin(futures_util::stream::iter(frames))
+    } else if model.contains("flood") {
+        let big = "flood ".repeat(10_000);
+        Box::pin(futures_util::stream::repeat_with(move || Ok(piece(&big))))
+    } else {
+        return None;
+    };
+    Some(stream)
 }
