@@ -317,10 +317,13 @@ async fn submit(
     let stored = match submissions::for_generation(&state.pool, &generation.id).await? {
         Some(existing) => existing,
         None => {
-            state.live.submit_limit.check(&participant.id).map_err(|wait| too_fast("submitting", wait))?;
             let grader = grader(&state)?;
             let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
-            let report = grader.grade(challenge, &generation.code).await.map_err(grade_error)?;
+            state.live.submit_limit.check(&participant.id).map_err(|wait| too_fast("submitting", wait))?;
+            let report = grader.grade(challenge, &generation.code).await.map_err(|e| {
+                state.live.submit_limit.refund(&participant.id);
+                grade_error(e)
+            })?;
             let (stored, inserted) = submissions::record(&state.pool, &participant.id, &generation.id, &report).await?;
             if inserted {
                 state.live.leaderboard_changed();
