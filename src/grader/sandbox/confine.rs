@@ -93,6 +93,17 @@ pub fn confine(c: &Confinement) -> Layers {
     layers
 }
 
+/// Asks the kernel to kill this process (and, across `execve`, the program it becomes) when
+/// the server dies: a killed server can no longer enforce its wall clock. The signal is tied to
+/// the thread that spawned us; the server spawns from its runtime's worker threads, which live
+/// as long as it does. False when the server is already gone.
+pub fn die_with_parent() -> bool {
+    let parent = unsafe { libc::getppid() };
+    let armed = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } == 0;
+    // The parent may have died before the request took effect; then nobody would signal us.
+    armed && unsafe { libc::getppid() } == parent
+}
+
 /// Replaces this process with `argv`; returns only on failure.
 pub fn exec(argv: &[String]) -> std::io::Error {
     let args: Vec<CString> = match argv.iter().map(|a| CString::new(a.as_bytes())).collect() {

@@ -332,6 +332,10 @@ pub fn launcher_main(args: &[String]) -> i32 {
             return 2;
         }
     }
+    if !confine::die_with_parent() {
+        eprintln!("sandbox-exec: refusing to run: the server that started it is gone");
+        return 125;
+    }
     let layers = confine::confine(&c);
     if probe {
         println!("{}", serde_json::to_string(&layers).unwrap_or_default());
