@@ -1,5 +1,6 @@
 //! How close a MoA run gets to its critical path, end to end: the real app (HTTP, SSE, the
-//! OpenAI-compatible client) against a fake LLM with a fixed latency per call.
+//! OpenAI-compatible client) against a fake LLM with a fixed latency per call, next to the same
+//! calls made one after another (the original Streamlit app's way).
 //!
 //!     cargo run --release --example bench_moa [-- --agents 3 --layers 3 --latency-ms 300 --runs 5]
 //!
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use moa_workshop::app::{App, Startup};
-use moa_workshop::config::{ModelSpec, Secret, Settings};
+use moa_workshop::config::Settings;
 use serde_json::json;
 
 const TARGET: f64 = 1.15;
@@ -48,11 +49,14 @@ async fn main() -> Result<(), String> {
     let options = options()?;
     let fake = fake_llm::FakeLlm::start(options.latency).await;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut settings = Settings::from_lookup(|_| None)?;
-    settings.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
-    settings.llm_base_url = fake.base_url.clone();
-    settings.llm_api_key = Some(Secret::new("sk-bench"));
-    settings.models = vec![ModelSpec { name: "fake".into(), context_tokens: 32_768 }];
+    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let settings = Settings::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(database_url.clone()),
+        "LLM_BASE_URL" => Some(fake.base_url.clone()),
+        "LLM_API_KEY" => Some("sk-bench".into()),
+        "MOA_MODELS" => Some("fake:32768".into()),
+        _ => None,
+    })?;
     // The grader is not needed here; without its launcher it just reports itself unavailable.
     let app = App::build(Startup { settings, launcher: "/nonexistent".into() }).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
@@ -112,9 +116,41 @@ async fn main() -> Result<(), String> {
             ratios.push(ratio);
         }
     }
+    // The original's way: every agent of every layer, then the main model, one after another.
+    let calls = options.layers as usize * options.agents + 1;
+    let started = Instant::now();
+    for _ in 0..calls {
+        one_streamed_call(&client, &fake.base_url).await?;
+    }
+    let sequential = started.elapsed();
     ratios.sort_by(f64::total_cmp);
+    let median_ms = ratios[ratios.len() / 2] * critical.as_secs_f64() * 1000.0;
+    println!(
+        "one after another: {} ms for the same {calls} calls ({:.1}× the median MoA run of {median_ms:.0} ms)",
+        sequential.as_millis(),
+        sequential.as_secs_f64() * 1000.0 / median_ms
+    );
     let (median, worst) = (ratios[ratios.len() / 2], ratios[ratios.len() - 1]);
     let verdict = if worst <= TARGET { "PASS" } else { "FAIL" };
     println!("median {median:.3}×, worst {worst:.3}× — target ≤ {TARGET}×: {verdict}");
     if worst > TARGET { Err(format!("the worst run took {worst:.3}× its critical path")) } else { Ok(()) }
+}
+
+/// One streamed chat completion straight to the fake, read to its end.
+async fn one_streamed_call(client: &reqwest::Client, base_url: &str) -> Result<(), String> {
+    let body = json!({"model": "fake", "stream": true, "messages": [{"role": "user", "content": "Hello"}]});
+    let response = client
+        .post(format!("{base_url}/chat/completions"))
+        .bearer_auth("sk-bench")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut events = response.bytes_stream().eventsource();
+    while let Some(event) = events.next().await {
+        if event.map_err(|e| e.to_string())?.data == "[DONE]" {
+            return Ok(());
+        }
+    }
+    Err("the fake's stream ended without [DONE]".into())
 }
