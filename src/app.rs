@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -81,6 +82,13 @@ impl App {
     ) -> std::io::Result<()> {
         let router = web::build_router(self.state.clone());
         let shutdown = self.shutdown;
+        // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm may hold
+        // each one back until the previous is acknowledged.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 stop.await;
@@ -149,6 +157,8 @@ pub async fn shutdown_signal() {
 
 /// `moa-workshop serve`: runs until SIGINT/SIGTERM.
 pub async fn run_server(settings: Settings) -> Result<(), String> {
+    let open_files = raise_open_file_limit();
+    tracing::info!(open_files, "file descriptor limit");
     let listen = settings.listen.clone();
     let launcher = std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
     let app = App::build(Startup { settings, launcher }).await?;
@@ -159,6 +169,23 @@ pub async fn run_server(settings: Settings) -> Result<(), String> {
     // Give in-flight gradings a moment; their processes are killed with their handles.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
+}
+
+/// Each open chat stream holds two sockets (the browser's and the provider's), so the usual
+/// soft limit of 1,024 descriptors would start refusing a room of 500. Raises the soft limit
+/// to the hard one (as far as the system allows) and returns the limit now in force.
+fn raise_open_file_limit() -> libc::rlim_t {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        }
+    }
+    limit.rlim_cur
 }
 
 #[cfg(test)]

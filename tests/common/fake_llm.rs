@@ -104,6 +104,9 @@ impl FakeLlm {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake LLM");
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, router).await;
         });
         FakeLlm { base_url: format!("http://{addr}/v1"), state, task }
@@ -256,7 +259,10 @@ async fn completions(State(state): State<Arc<FakeState>>, headers: HeaderMap, Js
     let stream = futures_util::stream::unfold((frames.into_iter(), tracker), |(mut frames, mut tracker)| async move {
         match frames.next() {
             Some((pause, frame)) => {
-                tokio::time::sleep(pause).await;
+                // A zero sleep would still wait for the timer's next tick (about 1 ms).
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
                 Some((Ok::<_, Infallible>(frame), (frames, tracker)))
             }
             None => {
