@@ -25,7 +25,7 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
     pub llm: Arc<dyn ChatProvider>,
-    /// Live leaderboard pushes, rate limits and organizer sessions of this instance.
+    /// Live leaderboard pushes and rate limits of this instance.
     pub live: Arc<web::live::Live>,
 }
 
@@ -63,6 +63,8 @@ impl App {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = web::build_router(self.state.clone());
+        let state = &self.state;
+        tokio::spawn(state.live.clone().watch_leaderboard(state.pool.clone(), state.shutdown.clone()));
         let shutdown = self.shutdown;
         axum::serve(listener, router)
             .with_graceful_shutdown(async move {
