@@ -570,6 +570,42 @@ async fn organizer_sessions_are_stored_hashed_and_expire_on_postgres() {
     db.remove().await;
 }
 
+/// Managed databases want TLS: the app connects with `sslmode=verify-full` to a server whose
+/// certificate the given CA signed, and refuses one it cannot verify.
+#[tokio::test]
+async fn the_app_connects_over_verified_tls_on_postgres() {
+    let test = "the_app_connects_over_verified_tls_on_postgres";
+    let Ok(tls_server) = std::env::var("MOA_TEST_POSTGRES_TLS_URL") else {
+        let _ = writeln!(std::io::stderr(), "\n!!! SKIPPED {test}: MOA_TEST_POSTGRES_TLS_URL is not set.\n");
+        return;
+    };
+    let Some(db) = Database::postgres(test).await else { return };
+    let name = &db.postgres.as_ref().unwrap().1;
+    let url = with_database(&tls_server, name);
+    let llm = fake_llm().await;
+    let app = common::spawn_app(|s: &mut Settings| {
+        use_fake(s, &llm);
+        s.database_url = url.clone();
+    })
+    .await;
+    let row = sqlx::query("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    let (encrypted, version): (bool, String) = (row.get("ssl"), row.get("version"));
+    assert!(encrypted, "the connection is not encrypted");
+    println!("connected over {version}");
+    let ada = stored_generation(&app, "Ada", FULL_MARKS).await;
+    assert_eq!(submit(&app, "Ada", &ada).await["rank"], 1);
+    app.stop().await;
+
+    // Without the test CA the server's certificate cannot be verified: no connection.
+    let unverifiable = url.split("&sslrootcert=").next().unwrap();
+    let refused = store::connect(unverifiable).await.unwrap_err();
+    assert!(refused.starts_with("cannot open the database"), "{refused}");
+    db.remove().await;
+}
+
 #[test]
 fn test_database_urls_keep_the_socket_folder() {
     assert_eq!(
