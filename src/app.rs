@@ -27,7 +27,7 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
     pub llm: Arc<dyn ChatProvider>,
-    /// Live leaderboard pushes, rate limits and organizer sessions of this instance.
+    /// Live leaderboard pushes and rate limits of this instance.
     pub live: Arc<web::live::Live>,
     /// MoA runs whose engine task is still alive (reported by /healthz; zero when idle).
     pub active_runs: Arc<AtomicUsize>,
@@ -81,6 +81,8 @@ impl App {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let router = web::build_router(self.state.clone());
+        let state = &self.state;
+        tokio::spawn(state.live.clone().watch_leaderboard(state.pool.clone(), state.shutdown.clone()));
         let shutdown = self.shutdown;
         // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm may hold
         // each one back until the previous is acknowledged.
@@ -128,12 +130,22 @@ async fn start_grader(settings: &Settings, launcher: PathBuf) -> Result<Arc<Grad
     result
 }
 
-/// `user:password@` never reaches the log.
+/// `user:password@` and a `password=` parameter never reach the log.
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
-        _ => url.to_string(),
-    }
+    let (main, query) = url.split_once('?').map_or((url, None), |(main, query)| (main, Some(query)));
+    let main = match (main.find("://"), main.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &main[..scheme], &main[at + 1..]),
+        _ => main.to_string(),
+    };
+    let Some(query) = query else { return main };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=…"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{main}?{}", query.join("&"))
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -194,5 +206,13 @@ mod tests {
     fn database_passwords_are_redacted() {
         assert_eq!(super::redact_url("postgres://u:pw@db:5432/x"), "postgres://…@db:5432/x");
         assert_eq!(super::redact_url("sqlite://data/w.db"), "sqlite://data/w.db");
+        assert_eq!(
+            super::redact_url("postgres://db/x?user=u&password=pw&sslmode=require"),
+            "postgres://db/x?user=u&password=…&sslmode=require"
+        );
+        assert_eq!(
+            super::redact_url("postgres://u:p@w@db/x?sslrootcert=/a@b.crt"),
+            "postgres://…@db/x?sslrootcert=/a@b.crt"
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Pool, now_ms};
+use super::{Pool, leaderboard, now_ms};
 
 const FROZEN_AT: &str = "leaderboard_frozen_at";
 
@@ -13,6 +13,7 @@ pub async fn frozen_at(pool: &Pool) -> Result<Option<i64>, sqlx::Error> {
 }
 
 pub async fn freeze(pool: &Pool, frozen: bool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
     if frozen {
         let now = now_ms();
         sqlx::query(
@@ -22,19 +23,22 @@ pub async fn freeze(pool: &Pool, frozen: bool) -> Result<(), sqlx::Error> {
         .bind(FROZEN_AT)
         .bind(now.to_string())
         .bind(now)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
     } else {
-        sqlx::query("DELETE FROM event_state WHERE key = $1").bind(FROZEN_AT).execute(pool).await?;
+        sqlx::query("DELETE FROM event_state WHERE key = $1").bind(FROZEN_AT).execute(&mut *tx).await?;
     }
-    Ok(())
+    leaderboard::bump(&mut tx).await?;
+    tx.commit().await
 }
 
 /// Deletes every participant, generation and submission, and unfreezes, in one transaction.
+/// Organizer sessions stay open, and the leaderboard revision keeps growing.
 pub async fn reset(pool: &Pool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for table in ["submissions", "generations", "participants", "event_state"] {
         sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
     }
+    leaderboard::bump(&mut tx).await?;
     tx.commit().await
 }

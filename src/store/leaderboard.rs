@@ -82,6 +82,19 @@ pub async fn ranking(pool: &Pool, view: View) -> Result<Vec<Entry>, sqlx::Error>
         .collect()
 }
 
+/// A number that grows with every change to any leaderboard (submission, freeze, hide,
+/// reset), whichever instance made it: cheap to poll.
+pub async fn revision(pool: &Pool) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT revision FROM leaderboard_revision WHERE id = 1").fetch_one(pool).await?.try_get("revision")
+}
+
+/// Records a change, inside the transaction that makes it, so no instance can see one
+/// without the other.
+pub(crate) async fn bump(tx: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE leaderboard_revision SET revision = revision + 1 WHERE id = 1").execute(tx).await?;
+    Ok(())
+}
+
 /// "llama-3.3-70b · 2 cycles · 3 agents" from stored workshop JSON (wrapped or not).
 pub fn summarize(config_json: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(config_json).unwrap_or_default();

@@ -6,6 +6,7 @@ pub mod event;
 pub mod generations;
 pub mod leaderboard;
 pub mod participants;
+pub mod sessions;
 pub mod submissions;
 
 use std::borrow::Cow;
@@ -24,6 +25,7 @@ pub type Pool = sqlx::AnyPool;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "event state", include_str!("../../migrations/0001_event_state.sql")),
     (2, "workshop", include_str!("../../migrations/0002_workshop.sql")),
+    (3, "shared state", include_str!("../../migrations/0003_shared_state.sql")),
 ];
 
 #[derive(Debug)]

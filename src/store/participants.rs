@@ -122,12 +122,18 @@ pub async fn activity(pool: &Pool) -> Result<Vec<Activity>, sqlx::Error> {
 }
 
 pub async fn set_hidden(pool: &Pool, id: &str, hidden: bool) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     let done = sqlx::query("UPDATE participants SET hidden = $1 WHERE id = $2")
         .bind(i64::from(hidden))
         .bind(id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() == 1)
+    let found = done.rows_affected() == 1;
+    if found {
+        super::leaderboard::bump(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(found)
 }
 
 #[cfg(test)]

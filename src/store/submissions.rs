@@ -34,13 +34,15 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Submission, sqlx::Error> {
 }
 
 /// Stores the grade of a generation. If that generation was already submitted (a retry, or
-/// two clicks racing), the stored submission is returned instead and nothing is added.
+/// two clicks racing, on any instance), the stored submission is returned instead and
+/// nothing is added: the unique generation_id decides, not a check before the insert.
 pub async fn record(
     pool: &Pool,
     participant_id: &str,
     generation_id: &str,
     report: &GradeReport,
 ) -> Result<(Submission, bool), sqlx::Error> {
+    let mut tx = pool.begin().await?;
     let inserted = sqlx::query(&format!(
         "INSERT INTO submissions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (generation_id) DO NOTHING"
     ))
@@ -52,10 +54,14 @@ pub async fn record(
     .bind(report.status.as_str())
     .bind(serde_json::to_string(report).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
     .bind(now_ms())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
+    if inserted {
+        super::leaderboard::bump(&mut tx).await?;
+    }
+    tx.commit().await?;
     let stored = for_generation(pool, generation_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     Ok((stored, inserted))
 }

@@ -1,21 +1,28 @@
-//! In-memory state of the running event, per server instance: leaderboard change
-//! notifications (for the live SSE view), per-participant rate limits, organizer sessions.
+//! What each server instance keeps for the running event: live leaderboard pushes to its
+//! own viewers, and per-participant rate limits. Anything that must agree across instances
+//! (scores, the freeze, hidden names, organizer sessions) lives in the database; a change
+//! made on any instance reaches every instance's viewers through the leaderboard revision.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast, watch};
 
 use crate::config::Settings;
+use crate::store::{Pool, leaderboard};
+
+/// How often each instance looks for leaderboard changes made elsewhere.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Live {
-    /// A message each time a submission (or an organizer action) changes the leaderboard.
+    /// A message each time the leaderboard revision moves, whichever instance moved it.
     pub leaderboard: broadcast::Sender<()>,
+    /// Rate limits count this instance's requests only (see the README).
     pub generate_limit: RateLimiter,
     pub submit_limit: RateLimiter,
-    /// Random session ids handed to browsers that presented the organizer token.
-    organizer_sessions: Mutex<HashSet<String>>,
+    /// Wakes the watcher after a change made here, so local viewers need not wait a poll.
+    check_now: Notify,
 }
 
 impl Live {
@@ -24,27 +31,50 @@ impl Live {
             leaderboard: broadcast::channel(64).0,
             generate_limit: RateLimiter::per_minute(settings.generate_per_minute),
             submit_limit: RateLimiter::per_minute(settings.submit_per_minute),
-            organizer_sessions: Mutex::new(HashSet::new()),
+            check_now: Notify::new(),
         }
     }
 
+    /// Call after storing a change: the watcher reads the revision at once.
     pub fn leaderboard_changed(&self) {
-        // No receivers (nobody watching) is fine.
-        let _ = self.leaderboard.send(());
+        self.check_now.notify_one();
     }
 
-    pub fn open_organizer_session(&self) -> String {
-        let id = crate::store::new_id();
-        self.organizer_sessions.lock().expect("not poisoned").insert(id.clone());
-        id
-    }
-
-    pub fn is_organizer_session(&self, id: &str) -> bool {
-        self.organizer_sessions.lock().expect("not poisoned").contains(id)
-    }
-
-    pub fn close_organizer_session(&self, id: &str) {
-        self.organizer_sessions.lock().expect("not poisoned").remove(id);
+    /// Until shutdown, reads the leaderboard revision every `POLL_EVERY` (and at once after
+    /// a local change) and tells this instance's viewers when it moved. Polling a one-row
+    /// table behaves the same on SQLite and PostgreSQL, and has no listening connection that
+    /// could drop notifications unnoticed.
+    pub async fn watch_leaderboard(self: Arc<Self>, pool: Pool, mut shutdown: watch::Receiver<bool>) {
+        let mut seen: Option<i64> = None;
+        let mut failing = false;
+        loop {
+            match leaderboard::revision(&pool).await {
+                Ok(revision) => {
+                    if failing {
+                        tracing::info!("leaderboard revision readable again");
+                        failing = false;
+                    }
+                    if seen.is_some_and(|before| before != revision) {
+                        // No receivers (nobody watching) is fine.
+                        let _ = self.leaderboard.send(());
+                    }
+                    seen = Some(revision);
+                }
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot read the leaderboard revision; live views wait");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL_EVERY) => {}
+                _ = self.check_now.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 //! The organizer's view: every participant, generation and submission; hide, freeze, reset,
 //! exports. Off unless `ORGANIZER_TOKEN` is set. Browsers sign in once with the token and get
-//! a random session cookie (the token itself never goes into a cookie or a page); scripts send
-//! `Authorization: Bearer <token>`.
+//! a random session cookie (the token itself never goes into a cookie, a page or the
+//! database); the session is stored hashed in the database, so it works on every instance.
+//! Scripts send `Authorization: Bearer <token>`.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
@@ -18,12 +20,14 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::store::leaderboard::{self, View};
-use crate::store::{event, format_utc, generations, participants, submissions};
+use crate::store::{event, format_utc, generations, participants, sessions, submissions};
 use crate::web::api::{require_bearer, same_secret};
 use crate::web::leaderboard::{Table, live_table, table};
 use crate::web::pages::{NAV, cookie, render};
 
 const COOKIE: &str = "moa_organizer";
+/// How long a browser stays signed in; the cookie and the stored session expire together.
+const SESSION_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,11 +47,13 @@ pub fn router() -> Router<AppState> {
 /// Proof that the request comes from the organizer.
 struct Organizer;
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {
+async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {
     let Some(token) = &state.settings.organizer_token else {
         return Err(AppError::NotFound("Organizer pages are off on this server (ORGANIZER_TOKEN is not set).".into()));
     };
-    if cookie(headers, COOKIE).is_some_and(|id| state.live.is_organizer_session(id)) {
+    if let Some(id) = cookie(headers, COOKIE)
+        && sessions::is_open(&state.pool, id).await?
+    {
         return Ok(Organizer);
     }
     require_bearer(headers, token.expose()).map(|()| Organizer)
@@ -92,7 +98,7 @@ async fn dashboard(
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<MessageQuery>,
 ) -> Result<Response, AppError> {
-    if authorize(&state, &headers).is_err() {
+    if authorize(&state, &headers).await.is_err() {
         let status =
             if state.settings.organizer_token.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::NOT_FOUND };
         return Ok(login_page(&state, status, None));
@@ -126,24 +132,25 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Result<Response, AppError> {
     let Some(token) = &state.settings.organizer_token else {
-        return login_page(&state, StatusCode::NOT_FOUND, None);
+        return Ok(login_page(&state, StatusCode::NOT_FOUND, None));
     };
     if !same_secret(form.token.trim(), token.expose()) {
-        return login_page(&state, StatusCode::UNAUTHORIZED, Some("That is not the organizer token.".into()));
+        return Ok(login_page(&state, StatusCode::UNAUTHORIZED, Some("That is not the organizer token.".into())));
     }
-    let session = state.live.open_organizer_session();
-    let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/organizer")).into_response()
+    let session = sessions::open(&state.pool, SESSION_LIFETIME).await?;
+    let max_age = SESSION_LIFETIME.as_secs();
+    let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/organizer")).into_response())
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(id) = cookie(&headers, COOKIE) {
-        state.live.close_organizer_session(id);
+        sessions::close(&state.pool, id).await?;
     }
     let expired = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    ([(header::SET_COOKIE, expired)], Redirect::to("/organizer")).into_response()
+    Ok(([(header::SET_COOKIE, expired)], Redirect::to("/organizer")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -156,7 +163,7 @@ async fn freeze(
     headers: HeaderMap,
     Form(form): Form<FreezeForm>,
 ) -> Result<Redirect, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     let frozen = form.frozen == "1";
     event::freeze(&state.pool, frozen).await?;
     state.live.leaderboard_changed();
@@ -173,7 +180,7 @@ async fn reset(
     headers: HeaderMap,
     Form(form): Form<ResetForm>,
 ) -> Result<Redirect, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     if form.confirm.trim() != "RESET" {
         return Err(AppError::BadRequest("Nothing was deleted: type RESET in the box to confirm.".into()));
     }
@@ -194,7 +201,7 @@ async fn hide(
     Path(id): Path<String>,
     Form(form): Form<HideForm>,
 ) -> Result<Redirect, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     if !participants::set_hidden(&state.pool, &id, form.hidden == "1").await? {
         return Err(AppError::NotFound("There is no such participant.".into()));
     }
@@ -238,7 +245,7 @@ async fn participant(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     let p = participants::find(&state.pool, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("There is no such participant.".into()))?;
@@ -285,7 +292,7 @@ async fn config_download(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     let g = generations::find(&state.pool, &id)
         .await?
         .ok_or_else(|| AppError::NotFound("There is no such generation.".into()))?;
@@ -305,7 +312,7 @@ async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     Ok(live_table(state, true))
 }
 
@@ -328,7 +335,7 @@ fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>, filename: &
 }
 
 async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     let rows = leaderboard::ranking(&state.pool, View::ORGANIZER).await?;
     let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden"];
     Ok(csv(
@@ -349,7 +356,7 @@ async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> R
 }
 
 async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    authorize(&state, &headers)?;
+    authorize(&state, &headers).await?;
     let names: std::collections::HashMap<String, String> =
         participants::all(&state.pool).await?.into_iter().map(|p| (p.id, p.name)).collect();
     let all = submissions::list(&state.pool, None).await?;
