@@ -57,7 +57,7 @@ async fn the_image_user_grades_with_every_sandbox_layer() {
     let health: serde_json::Value = reqwest::get(format!("{base}/healthz")).await.unwrap().json().await.unwrap();
     let graded: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/api/grade"))
-        .json(&serde_json::json!({"code": std::fs::read_to_string(&submission).unwrap()}))
+        .json(&serde_json::json!({"code": std::fs::read_to_string(submission).unwrap()}))
         .send()
         .await
         .unwrap()
