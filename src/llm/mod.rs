@@ -4,6 +4,7 @@
 //! The endpoint (base URL and key) travels with every call rather than living in the client,
 //! so one client can serve several providers or a participant's own key.
 
+pub mod catalog;
 mod error;
 mod openai;
 mod retry;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::Secret;
 
+pub use catalog::Catalog;
 pub use error::LlmError;
 pub use openai::OpenAiProvider;
 pub use retry::{RetryPolicy, chat_with_retry};
@@ -24,7 +26,48 @@ pub use retry::{RetryPolicy, chat_with_retry};
 pub struct Endpoint {
     /// API root without a trailing slash, e.g. `https://api.cerebras.ai/v1`.
     pub base_url: String,
+    /// Empty for a server that needs no key (a local Ollama): no `Authorization` is sent then.
     pub api_key: Secret,
+}
+
+/// Whose key a call carries, so that a rejected key's sentence tells the right person what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The server's key, set by this variable.
+    Server { variable: String },
+    /// The participant's own key, sent by their browser with this run only.
+    Participant,
+    /// No key at all (a local server that needs none); this variable would set one.
+    Missing { variable: String },
+}
+
+/// How one run reaches one provider.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub provider: String,
+    pub endpoint: Endpoint,
+    pub key: KeySource,
+}
+
+/// The routes of one run, one per provider its configuration uses.
+#[derive(Debug, Clone, Default)]
+pub struct Routes(Vec<Route>);
+
+impl Routes {
+    pub fn new(routes: Vec<Route>) -> Routes {
+        Routes(routes)
+    }
+
+    pub fn get(&self, provider: &str) -> Option<&Route> {
+        self.0.iter().find(|r| r.provider == provider)
+    }
+}
+
+/// A model a provider lists at `GET /models`, with its context size when the provider says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedModel {
+    pub id: String,
+    pub context_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,6 +133,11 @@ pub trait ChatProvider: Send + Sync {
         request: &'a ChatRequest,
         on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, LlmError>>;
+
+    /// The models the endpoint offers (`GET /models`). Providers that cannot tell say so.
+    fn list_models<'a>(&'a self, _endpoint: &'a Endpoint) -> BoxFuture<'a, Result<Vec<ListedModel>, LlmError>> {
+        Box::pin(async { Err(LlmError::Setup("this provider cannot list its models".into())) })
+    }
 }
 
 /// A rough token count (about four characters per token), used when the provider reports none
