@@ -18,7 +18,7 @@ use crate::moa::config::{MAX_AGENT_TOKENS, MAX_AGENTS, MAX_CYCLES, MAX_NAME_CHAR
 use crate::moa::{self, Config};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/chat", get(page)).route("/api/moa", post(run))
+    Router::new().route("/chat", get(page)).route("/api/moa", post(run)).route("/api/providers", get(providers))
 }
 
 #[derive(Template)]
@@ -101,6 +101,31 @@ fn host(base_url: &str) -> String {
     let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
     let authority = rest.split('/').next().unwrap_or(rest);
     authority.rsplit('@').next().unwrap_or(authority).to_string()
+}
+
+/// `GET /api/providers` → `{"providers": [{"name", "default", "host", "server_key", "discovered",
+/// "models": [{"name", "context_tokens"}]}], "require_user_key"}`: what a configuration may name.
+/// Whether a key is set, never the key.
+async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let offer = state.catalog.offer();
+    let providers: Vec<serde_json::Value> = state
+        .catalog
+        .providers()
+        .iter()
+        .zip(offer.providers())
+        .enumerate()
+        .map(|(i, (provider, offered))| {
+            serde_json::json!({
+                "name": provider.name,
+                "default": i == 0,
+                "host": host(&provider.base_url),
+                "server_key": provider.api_key.is_some(),
+                "discovered": offered.discovered,
+                "models": offered.models,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "providers": providers, "require_user_key": state.settings.require_user_key }))
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, AppError> {
