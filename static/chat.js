@@ -170,12 +170,14 @@
   }
 
   form.addEventListener('input', configChanged);
-  // Another provider offers other models.
+  // Not every way of picking an option fires `input`; `change` always comes.
   form.addEventListener('change', (event) => {
     const select = event.target.closest('[name=provider], [name=main_provider]');
-    if (!select) return;
-    const main = select.name === 'main_provider';
-    offerModels(main ? form.elements.main_model : select.closest('li').querySelector('[name=model]'), select.value, main);
+    if (select) {
+      // Another provider offers other models.
+      const main = select.name === 'main_provider';
+      offerModels(main ? form.elements.main_model : select.closest('li').querySelector('[name=model]'), select.value, main);
+    }
     configChanged();
   });
   form.addEventListener('submit', (event) => event.preventDefault());
