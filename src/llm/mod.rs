@@ -151,6 +151,14 @@ pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
     messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum()
 }
 
+/// `https://api.cerebras.ai/v1` → `api.cerebras.ai`: names a provider in sentences and pages
+/// without any credentials a URL might carry.
+pub fn host_of(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_string()
+}
+
 /// Per-call limits the client enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientLimits {
@@ -170,5 +178,11 @@ mod tests {
         assert_eq!(estimate_tokens("abc"), 1);
         assert_eq!(estimate_tokens("abcde"), 2);
         assert_eq!(estimate_prompt_tokens(&[Message::system("abcd"), Message::user("")]), 9);
+    }
+
+    #[test]
+    fn hosts_carry_no_credentials() {
+        assert_eq!(host_of("https://api.cerebras.ai/v1"), "api.cerebras.ai");
+        assert_eq!(host_of("http://user:pw@127.0.0.1:9/v1"), "127.0.0.1:9");
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{LlmError, clip};
 use super::{ChatProvider, ChatRequest, ClientLimits, Completion, DeltaSink, Endpoint, ListedModel, Message, Usage};
-use super::{estimate_prompt_tokens, estimate_tokens};
+use super::{estimate_prompt_tokens, estimate_tokens, host_of};
 
 /// The real provider: one shared connection pool, limits applied to every call.
 pub struct OpenAiProvider {
@@ -208,13 +208,6 @@ fn authorized(request: reqwest::RequestBuilder, endpoint: &Endpoint) -> Result<r
     Ok(request.header(header::AUTHORIZATION, value))
 }
 
-/// `https://api.cerebras.ai/v1` → `api.cerebras.ai`, for error sentences.
-fn host_of(base_url: &str) -> String {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority).to_string()
-}
-
 fn truncate(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
@@ -290,15 +283,4 @@ struct FullChoice {
 #[derive(Deserialize)]
 struct FullMessage {
     content: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn hosts_for_sentences_carry_no_credentials() {
-        assert_eq!(host_of("https://api.cerebras.ai/v1"), "api.cerebras.ai");
-        assert_eq!(host_of("http://user:pw@127.0.0.1:9/v1"), "127.0.0.1:9");
-    }
 }

@@ -162,14 +162,16 @@ impl Config {
         Ok(())
     }
 
-    /// Writes each provider's own name where the configuration left it out or said `default`,
-    /// so what is stored and exported says where each model ran. Call after [`Config::validate`].
-    pub fn name_providers(&mut self, offer: &Offer) {
+    /// Validates, then writes each provider's own name where the configuration left it out or
+    /// said `default`, so what is stored and exported says where each model ran.
+    pub fn validated(mut self, offer: &Offer) -> Result<Config, String> {
+        self.validate(offer)?;
         let name = |provider: &Option<String>| offer.provider(provider.as_deref()).map(|p| p.name.clone());
-        self.main_provider = name(&self.main_provider).or(self.main_provider.take());
+        self.main_provider = name(&self.main_provider);
         for agent in &mut self.layer_agents {
-            agent.provider = name(&agent.provider).or(agent.provider.take());
+            agent.provider = name(&agent.provider);
         }
+        Ok(self)
     }
 }
 
@@ -319,9 +321,7 @@ mod tests {
         let json = serde_json::to_value(&config).unwrap();
         assert!(json.get("main_provider").is_none() && json["layer_agents"][0].get("provider").is_none());
         let offer = two_providers();
-        config.validate(&offer).unwrap();
-        let mut named = config.clone();
-        named.name_providers(&offer);
+        let named = config.clone().validated(&offer).unwrap();
         assert_eq!(named.main_provider.as_deref(), Some("cerebras"));
         assert_eq!(named.layer_agents[0].provider.as_deref(), Some("cerebras"));
         let exported = named.to_export("2025-06-03 14:00:00");
@@ -330,9 +330,7 @@ mod tests {
         // `default` means the default provider on any server, so exports from one import on another.
         let mut portable = config;
         portable.main_provider = Some("default".into());
-        portable.validate(&offer).unwrap();
-        portable.name_providers(&offer);
-        assert_eq!(portable.main_provider.as_deref(), Some("cerebras"));
+        assert_eq!(portable.validated(&offer).unwrap().main_provider.as_deref(), Some("cerebras"));
     }
 
     #[test]

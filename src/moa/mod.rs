@@ -25,9 +25,8 @@ pub struct Plan {
 /// Validates `config` and `question` against what the server offers and refuses runs that would
 /// overflow a model's context. The plan's configuration names every provider it uses.
 /// The error is a sentence for the person who configured the run.
-pub fn prepare(mut config: Config, question: &str, offer: &Offer) -> Result<Plan, String> {
-    config.validate(offer)?;
-    config.name_providers(offer);
+pub fn prepare(config: Config, question: &str, offer: &Offer) -> Result<Plan, String> {
+    let config = config.validated(offer)?;
     let question = config::validate_question(question)?.to_string();
     let budget = Budget::estimate(&config, &question, offer).check()?;
     Ok(Plan { config, question, budget })

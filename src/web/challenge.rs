@@ -194,9 +194,7 @@ async fn inspect(
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let offer = state.catalog.offer();
-    let mut config = request.config;
-    config.validate(&offer).map_err(AppError::BadRequest)?;
-    config.name_providers(&offer);
+    let config = request.config.validated(&offer).map_err(AppError::BadRequest)?;
     let question = moa::config::validate_question(&prompt).map_err(AppError::BadRequest)?;
     let budget = moa::Budget::estimate(&config, question, &offer);
     let answers_of = |layer: u32| -> String {

@@ -14,6 +14,7 @@ use super::run_stream::{routes, stream_run, user_key};
 use crate::app::AppState;
 use crate::config::ModelSpec;
 use crate::error::AppError;
+use crate::llm::host_of;
 use crate::moa::config::{MAX_AGENT_TOKENS, MAX_AGENTS, MAX_CYCLES, MAX_NAME_CHARS, MAX_QUESTION_CHARS};
 use crate::moa::{self, Config};
 
@@ -66,7 +67,7 @@ impl ConfigPanel {
             defaults.main_model.clone_from(&first);
             defaults.layer_agents.iter_mut().for_each(|a| a.model.clone_from(&first));
         }
-        defaults.name_providers(&offer);
+        let defaults = defaults.validated(&offer).map_err(AppError::Internal)?;
         let key_provider = state.catalog.default_provider();
         Ok(ConfigPanel {
             models: default.models.clone(),
@@ -74,7 +75,7 @@ impl ConfigPanel {
             defaults_json: json(&defaults)?,
             providers_json: json(&offer.providers())?,
             key_provider: key_provider.name.clone(),
-            key_host: host(&key_provider.base_url),
+            key_host: host_of(&key_provider.base_url),
             event_key: key_provider.api_key.is_some() && !state.settings.require_user_key,
             require_user_key: state.settings.require_user_key,
             max_cycles: MAX_CYCLES,
@@ -96,13 +97,6 @@ async fn page(State(state): State<AppState>) -> Result<Html<String>, AppError> {
     })
 }
 
-/// `https://api.cerebras.ai/v1` → `api.cerebras.ai`: tells an attendee whose key to paste.
-fn host(base_url: &str) -> String {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority).to_string()
-}
-
 /// `GET /api/providers` → `{"providers": [{"name", "default", "host", "server_key", "discovered",
 /// "models": [{"name", "context_tokens"}]}], "require_user_key"}`: what a configuration may name.
 /// Whether a key is set, never the key.
@@ -118,7 +112,7 @@ async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
             serde_json::json!({
                 "name": provider.name,
                 "default": i == 0,
-                "host": host(&provider.base_url),
+                "host": host_of(&provider.base_url),
                 "server_key": provider.api_key.is_some(),
                 "discovered": offered.discovered,
                 "models": offered.models,

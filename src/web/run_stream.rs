@@ -64,12 +64,8 @@ pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Re
     for (i, provider) in state.catalog.providers().iter().enumerate().filter(|(_, p)| used(&p.name)) {
         let server_key = provider.api_key.clone();
         let variable = provider.key_variable.clone();
-        let (api_key, key) = if i > 0 {
-            match server_key {
-                Some(api_key) => (api_key, KeySource::Server { variable }),
-                None => (Secret::new(""), KeySource::Missing { variable }),
-            }
-        } else {
+        let is_default = i == 0;
+        let (api_key, key) = if is_default {
             match (user_key.clone(), server_key) {
                 (Some(api_key), _) => (api_key, KeySource::Participant),
                 (None, _) if state.settings.require_user_key => {
@@ -77,6 +73,11 @@ pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Re
                 }
                 (None, Some(api_key)) => (api_key, KeySource::Server { variable }),
                 (None, None) => return Err(AppError::Unavailable(NO_KEY.into())),
+            }
+        } else {
+            match server_key {
+                Some(api_key) => (api_key, KeySource::Server { variable }),
+                None => (Secret::new(""), KeySource::Missing { variable }),
             }
         };
         let endpoint = Endpoint { base_url: provider.base_url.clone(), api_key };
