@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::grader::{Grader, GraderSettings};
-use crate::llm::{ChatProvider, ClientLimits, OpenAiProvider};
+use crate::llm::{Catalog, ChatProvider, ClientLimits, OpenAiProvider};
 use crate::store::{self, Pool};
 use crate::web;
 
@@ -27,6 +27,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
     pub llm: Arc<dyn ChatProvider>,
+    /// The configured providers and the models each offers (configured or discovered).
+    pub catalog: Arc<Catalog>,
     /// Live leaderboard pushes and rate limits of this instance.
     pub live: Arc<web::live::Live>,
     /// MoA runs whose engine task is still alive (reported by /healthz; zero when idle).
@@ -61,6 +63,18 @@ impl App {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ClientLimits { connect: Duration::from_secs(10), request: settings.llm_timeout };
         let llm: Arc<dyn ChatProvider> = Arc::new(OpenAiProvider::new(limits)?);
+        let catalog = Catalog::new(settings.providers(), llm.clone());
+        for provider in catalog.providers() {
+            tracing::info!(
+                provider = %provider.name,
+                base_url = %redact_url(&provider.base_url),
+                key = if provider.api_key.is_some() { "set" } else { "none" },
+                discover = provider.discover,
+                "LLM provider"
+            );
+        }
+        // The first discovery runs in the background: start-up and pages never wait for a provider.
+        let _ = catalog.offer();
         let live = Arc::new(web::live::Live::new(&settings));
         let state = AppState {
             settings: Arc::new(settings),
@@ -68,6 +82,7 @@ impl App {
             grader,
             shutdown: shutdown_rx,
             llm,
+            catalog,
             live,
             active_runs: Arc::default(),
         };

@@ -18,29 +18,58 @@ pub struct ModelSpec {
     pub context_tokens: u32,
 }
 
+/// Context sizes outside this range are typos, not models.
+pub const CONTEXT_TOKENS: std::ops::RangeInclusive<u32> = 1024..=10_000_000;
+
 /// Parses `name:context,name:context` (the `MOA_MODELS` format).
 pub fn parse_models(list: &str) -> Result<Vec<ModelSpec>, String> {
+    parse_model_list("MOA_MODELS", list)
+}
+
+/// Parses a model list in the `MOA_MODELS` format; errors name `variable`.
+fn parse_model_list(variable: &str, list: &str) -> Result<Vec<ModelSpec>, String> {
     let mut models: Vec<ModelSpec> = Vec::new();
     for item in list.split(',').map(str::trim).filter(|item| !item.is_empty()) {
         let (name, context) = item
             .rsplit_once(':')
-            .ok_or_else(|| format!("MOA_MODELS: {item:?} needs a context size, e.g. llama3.1-8b:8192"))?;
+            .ok_or_else(|| format!("{variable}: {item:?} needs a context size, e.g. llama3.1-8b:8192"))?;
         let name = name.trim();
         let context_tokens = context
             .trim()
             .parse::<u32>()
             .ok()
-            .filter(|n| (1024..=10_000_000).contains(n))
-            .ok_or_else(|| format!("MOA_MODELS: the context size of {name:?} must be a number of tokens ≥ 1024"))?;
+            .filter(|n| CONTEXT_TOKENS.contains(n))
+            .ok_or_else(|| format!("{variable}: the context size of {name:?} must be a number of tokens ≥ 1024"))?;
         if name.is_empty() || models.iter().any(|m| m.name == name) {
-            return Err(format!("MOA_MODELS: {item:?} has an empty or repeated model name"));
+            return Err(format!("{variable}: {item:?} has an empty or repeated model name"));
         }
         models.push(ModelSpec { name: name.to_string(), context_tokens });
     }
     if models.is_empty() {
-        return Err("MOA_MODELS must name at least one model, e.g. llama3.1-8b:8192".into());
+        return Err(format!("{variable} must name at least one model, e.g. llama3.1-8b:8192"));
     }
     Ok(models)
+}
+
+/// The name that always means the default provider, whatever `LLM_PROVIDER_NAME` calls it, so
+/// a configuration exported on one server imports on another.
+pub const DEFAULT_PROVIDER: &str = "default";
+
+/// One OpenAI-compatible endpoint the agents can use.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    /// Lowercase letters, digits and `_`; the first provider is the default one.
+    pub name: String,
+    /// API root without a trailing slash.
+    pub base_url: String,
+    /// The server's key; `None` sends no `Authorization` (a local server that needs none).
+    pub api_key: Option<Secret>,
+    /// The variable that sets the key, for sentences telling an organizer what to fix.
+    pub key_variable: String,
+    /// The static model list: offered as is, or the fallback when discovery fails.
+    pub models: Vec<ModelSpec>,
+    /// Ask the provider for its models (`GET {base_url}/models`).
+    pub discover: bool,
 }
 
 /// A value that must never reach logs, pages or the database.
@@ -88,6 +117,16 @@ pub struct Settings {
     /// (`MOA_GENERATE_PER_MINUTE`, default 6; `MOA_SUBMIT_PER_MINUTE`, default 12; 0 = no limit).
     pub generate_per_minute: u32,
     pub submit_per_minute: u32,
+    /// What the pages and exports call the provider `LLM_BASE_URL` points at
+    /// (`LLM_PROVIDER_NAME`, default `default`).
+    pub llm_provider_name: String,
+    /// Ask the default provider for its models instead of offering `MOA_MODELS` only
+    /// (`LLM_DISCOVER_MODELS`, default false).
+    pub llm_discover_models: bool,
+    /// Further providers (`MOA_PROVIDERS=local,groq` with `MOA_PROVIDER_<NAME>_…`).
+    pub extra_providers: Vec<ProviderSettings>,
+    /// Runs on the default provider need the participant's own key (`MOA_REQUIRE_USER_KEY`).
+    pub require_user_key: bool,
 }
 
 impl Settings {
@@ -104,10 +143,8 @@ impl Settings {
                 .map(|v| v.parse::<u64>().map_err(|_| format!("{name} must be a whole number, not {v:?}")))
                 .transpose()
         };
-        let llm_base_url = get("LLM_BASE_URL").unwrap_or_else(|| DEFAULT_LLM_BASE_URL.into());
-        if !(llm_base_url.starts_with("http://") || llm_base_url.starts_with("https://")) {
-            return Err(format!("LLM_BASE_URL must start with http:// or https://, not {llm_base_url:?}"));
-        }
+        let llm_base_url =
+            base_url("LLM_BASE_URL", Some(get("LLM_BASE_URL").as_deref().unwrap_or(DEFAULT_LLM_BASE_URL)))?;
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres:")
@@ -125,10 +162,48 @@ impl Settings {
         }
         let llm_retry_window = number("MOA_LLM_RETRY_SECS")?.unwrap_or(20).min(3600);
         let models = parse_models(&get("MOA_MODELS").unwrap_or_else(|| DEFAULT_MODELS.into()))?;
+        let flag = |name: &str, default: bool| -> Result<bool, String> {
+            match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+                None => Ok(default),
+                Some("true" | "1" | "yes" | "on") => Ok(true),
+                Some("false" | "0" | "no" | "off") => Ok(false),
+                Some(other) => Err(format!("{name} must be true or false, not {other:?}")),
+            }
+        };
+        let llm_provider_name = match get("LLM_PROVIDER_NAME") {
+            Some(name) => provider_name("LLM_PROVIDER_NAME", &name)?,
+            None => DEFAULT_PROVIDER.to_string(),
+        };
+        let mut extra_providers: Vec<ProviderSettings> = Vec::new();
+        for name in get("MOA_PROVIDERS").unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let name = provider_name("MOA_PROVIDERS", name)?;
+            if name == DEFAULT_PROVIDER || name == llm_provider_name || extra_providers.iter().any(|p| p.name == name) {
+                return Err(format!(
+                    "MOA_PROVIDERS: the name {name:?} is repeated or taken by the default provider (LLM_BASE_URL)"
+                ));
+            }
+            let prefix = format!("MOA_PROVIDER_{}_", name.to_ascii_uppercase());
+            let var = |suffix: &str| format!("{prefix}{suffix}");
+            let base_url = base_url(&var("BASE_URL"), get(&var("BASE_URL")).as_deref())?;
+            let models = parse_model_list(
+                &var("MODELS"),
+                &get(&var("MODELS")).ok_or_else(|| {
+                    format!("{} must list the models of {name:?} with context sizes, e.g. llama3.2:8192", var("MODELS"))
+                })?,
+            )?;
+            extra_providers.push(ProviderSettings {
+                api_key: get(&var("API_KEY")).map(Secret::new),
+                key_variable: var("API_KEY"),
+                discover: flag(&var("DISCOVER"), true)?,
+                name,
+                base_url,
+                models,
+            });
+        }
         Ok(Settings {
             listen: get("MOA_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into()),
             database_url,
-            llm_base_url: llm_base_url.trim_end_matches('/').to_string(),
+            llm_base_url,
             llm_api_key: get("LLM_API_KEY").or_else(|| get("CEREBRAS_API_KEY")).map(Secret::new),
             organizer_token: get("ORGANIZER_TOKEN").map(Secret::new),
             python: get("MOA_PYTHON").unwrap_or_else(|| "python3".into()),
@@ -140,8 +215,49 @@ impl Settings {
             llm_retry_window: Duration::from_secs(llm_retry_window),
             generate_per_minute: number("MOA_GENERATE_PER_MINUTE")?.unwrap_or(6).min(10_000) as u32,
             submit_per_minute: number("MOA_SUBMIT_PER_MINUTE")?.unwrap_or(12).min(10_000) as u32,
+            llm_provider_name,
+            llm_discover_models: flag("LLM_DISCOVER_MODELS", false)?,
+            extra_providers,
+            require_user_key: flag("MOA_REQUIRE_USER_KEY", false)?,
         })
     }
+
+    /// Every provider, the default one (`LLM_BASE_URL`, `LLM_API_KEY`, `MOA_MODELS`) first.
+    pub fn providers(&self) -> Vec<ProviderSettings> {
+        let default = ProviderSettings {
+            name: self.llm_provider_name.clone(),
+            base_url: self.llm_base_url.clone(),
+            api_key: self.llm_api_key.clone(),
+            key_variable: "LLM_API_KEY".into(),
+            models: self.models.clone(),
+            discover: self.llm_discover_models,
+        };
+        std::iter::once(default).chain(self.extra_providers.iter().cloned()).collect()
+    }
+}
+
+/// A provider name as pages, exports and variable names use it: `Local` → `local`.
+fn provider_name(variable: &str, name: &str) -> Result<String, String> {
+    let name = name.trim().to_ascii_lowercase();
+    let valid = (1..=24).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{variable}: {name:?} is not a usable provider name (1–24 letters, digits or _, starting with a letter)"
+        ))
+    }
+}
+
+/// An API root: required, http(s), no trailing slash.
+fn base_url(variable: &str, value: Option<&str>) -> Result<String, String> {
+    let url = value.ok_or_else(|| format!("{variable} must be set, e.g. http://127.0.0.1:11434/v1"))?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{variable} must start with http:// or https://, not {url:?}"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
@@ -197,5 +313,68 @@ mod tests {
         let s = settings(&[("MOA_MODELS", " gpt-4o-mini:128000 , llama3.2:8192 ")]).unwrap();
         assert_eq!(s.models[0], ModelSpec { name: "gpt-4o-mini".into(), context_tokens: 128_000 });
         assert_eq!(s.models[1].name, "llama3.2");
+    }
+
+    #[test]
+    fn the_default_provider_is_the_llm_settings() {
+        let s = settings(&[("LLM_BASE_URL", "http://127.0.0.1:9/v1/"), ("LLM_API_KEY", "sk-default")]).unwrap();
+        let providers = s.providers();
+        assert_eq!(providers.len(), 1);
+        let default = &providers[0];
+        assert_eq!((default.name.as_str(), default.base_url.as_str()), (DEFAULT_PROVIDER, "http://127.0.0.1:9/v1"));
+        assert_eq!(default.api_key.as_ref().unwrap().expose(), "sk-default");
+        assert_eq!((default.key_variable.as_str(), default.discover), ("LLM_API_KEY", false));
+        assert_eq!(default.models, s.models);
+        assert!(!s.require_user_key);
+        let s = settings(&[("LLM_PROVIDER_NAME", " Cerebras "), ("LLM_DISCOVER_MODELS", "yes")]).unwrap();
+        assert_eq!((s.providers()[0].name.as_str(), s.providers()[0].discover), ("cerebras", true));
+    }
+
+    #[test]
+    fn named_providers_come_from_their_own_variables() {
+        let s = settings(&[
+            ("MOA_PROVIDERS", "local, Groq"),
+            ("MOA_PROVIDER_LOCAL_BASE_URL", "http://127.0.0.1:11434/v1"),
+            ("MOA_PROVIDER_LOCAL_MODELS", "llama3.2:8192,qwen3:32768"),
+            ("MOA_PROVIDER_GROQ_BASE_URL", "https://api.groq.com/openai/v1/"),
+            ("MOA_PROVIDER_GROQ_API_KEY", "gsk-secret-value"),
+            ("MOA_PROVIDER_GROQ_MODELS", "llama-3.1-8b-instant:131072"),
+            ("MOA_PROVIDER_GROQ_DISCOVER", "false"),
+            ("MOA_REQUIRE_USER_KEY", "true"),
+        ])
+        .unwrap();
+        let providers = s.providers();
+        let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, [DEFAULT_PROVIDER, "local", "groq"]);
+        let (local, groq) = (&providers[1], &providers[2]);
+        assert!(local.api_key.is_none() && local.discover);
+        assert_eq!(local.models[1], ModelSpec { name: "qwen3".into(), context_tokens: 32_768 });
+        assert_eq!(groq.base_url, "https://api.groq.com/openai/v1");
+        assert_eq!(groq.api_key.as_ref().unwrap().expose(), "gsk-secret-value");
+        assert_eq!((groq.key_variable.as_str(), groq.discover), ("MOA_PROVIDER_GROQ_API_KEY", false));
+        assert!(s.require_user_key);
+        assert!(!format!("{s:?}").contains("gsk-secret-value"), "keys never print");
+    }
+
+    #[test]
+    fn bad_provider_settings_get_clear_errors() {
+        let local = |extra: &[(&'static str, &'static str)]| {
+            let mut vars = vec![
+                ("MOA_PROVIDERS", "local"),
+                ("MOA_PROVIDER_LOCAL_BASE_URL", "http://127.0.0.1:11434/v1"),
+                ("MOA_PROVIDER_LOCAL_MODELS", "llama3.2:8192"),
+            ];
+            vars.extend_from_slice(extra);
+            settings(&vars).map(|_| ()).unwrap_err()
+        };
+        assert!(local(&[("MOA_PROVIDER_LOCAL_BASE_URL", "localhost:11434")]).contains("MOA_PROVIDER_LOCAL_BASE_URL"));
+        assert!(local(&[("MOA_PROVIDER_LOCAL_MODELS", "llama3.2")]).contains("MOA_PROVIDER_LOCAL_MODELS"));
+        assert!(local(&[("MOA_PROVIDER_LOCAL_DISCOVER", "maybe")]).contains("true or false"));
+        assert!(local(&[("MOA_PROVIDERS", "local,local")]).contains("repeated"));
+        assert!(local(&[("MOA_PROVIDERS", "default")]).contains("taken by the default provider"));
+        assert!(local(&[("MOA_PROVIDERS", "my-local")]).contains("not a usable provider name"));
+        let missing = settings(&[("MOA_PROVIDERS", "local")]).unwrap_err();
+        assert!(missing.contains("MOA_PROVIDER_LOCAL_BASE_URL must be set"), "{missing}");
+        assert!(settings(&[("MOA_REQUIRE_USER_KEY", "please")]).unwrap_err().contains("MOA_REQUIRE_USER_KEY"));
     }
 }

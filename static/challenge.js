@@ -8,8 +8,6 @@
   const ask = $('#ask');
   if (!form || !ask) return;
   const question = $('#question');
-  const generateButton = $('#ask-button');
-  const canGenerate = !generateButton.disabled;
 
   function h(tag, className, text) {
     const el = document.createElement(tag);
@@ -18,21 +16,8 @@
     return el;
   }
 
-  // The same reading of the form as chat.js, for the estimate (chat.js validates on submit).
-  function currentConfig() {
-    const f = form.elements;
-    const num = (v) => (String(v).trim() === '' ? NaN : Number(v));
-    return {
-      main_model: f.main_model.value,
-      main_temperature: num(f.main_temperature.value),
-      cycles: num(f.cycles.value),
-      system_prompt: f.system_prompt.value,
-      layer_agents: [...document.querySelectorAll('#agents > li')].map((li) => {
-        const get = (name) => li.querySelector(`[name=${name}]`).value;
-        return { name: get('name').trim(), model: get('model'), temperature: num(get('temperature')), prompt: get('prompt'), max_tokens: num(get('max_tokens')) };
-      }),
-    };
-  }
+  // chat.js reads the form (and validates it on submit).
+  const currentConfig = () => window.moaChat.readConfig();
 
   // ---- Presets and prompts ----
 
@@ -81,9 +66,10 @@
     const b = body.budget;
     const line = `The main model (${b.main_model}) would read about ${b.main_input.toLocaleString()} of ${b.main_context.toLocaleString()} tokens and may answer with up to ${b.main_answer.toLocaleString()}.`;
     showEstimate(b.problem ? `${line} ${b.problem}` : line, Boolean(b.problem));
+    const several = new Set(body.messages.map((m) => m.provider)).size > 1;
     inspector.replaceChildren(...body.messages.map((m) => {
       const box = h('details', 'inspect');
-      box.append(h('summary', '', `${m.who} — ${m.model}, up to ${m.max_tokens} tokens`));
+      box.append(h('summary', '', `${m.who} — ${m.model}${several ? ` on ${m.provider}` : ''}, up to ${m.max_tokens} tokens`));
       box.append(h('h4', '', 'System'), h('pre', 'out', m.system), h('h4', '', 'User'), h('pre', 'out', m.user));
       return box;
     }));
@@ -93,7 +79,7 @@
     estimate.textContent = text;
     estimate.className = blocking ? 'notice error small' : 'muted small';
     // An overflowing configuration is refused by the server too; say so before it is tried.
-    generateButton.disabled = !canGenerate || blocking;
+    window.moaChat.setBlocked(blocking);
   }
 
   form.addEventListener('input', scheduleEstimate);

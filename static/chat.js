@@ -2,7 +2,9 @@
 // server-sent events (EventSource cannot POST), a live timeline per layer and agent, and the
 // final answer rendered as sanitized Markdown. No dependencies, no build step.
 // The challenge page reuses it: #ask[data-endpoint=/api/generate][data-participant] posts
-// {participant, config, prompt}, and each finished run dispatches a bubbling `moa:done`.
+// {participant, config, prompt}, and each finished run dispatches a bubbling `moa:done`;
+// window.moaChat gives it the configuration and a way to hold the run button back.
+// A participant's own API key lives in localStorage and goes only with runs, as a header.
 'use strict';
 (() => {
   const $ = (selector, root = document) => root.querySelector(selector);
@@ -13,8 +15,18 @@
   const STORE = form.dataset.store || 'moa-config';
   const MAX_AGENTS = Number(form.dataset.maxAgents) || 8;
   const DEFAULTS = JSON.parse(form.dataset.defaults);
+  // [{name, models: [{name, context_tokens}], discovered}], the default provider first.
+  const PROVIDERS = JSON.parse(form.dataset.providers);
+  const DEFAULT_PROVIDER = PROVIDERS[0].name;
   // The server sends a comment every 15 s; this long without a byte means the link is gone.
   const STALL_MS = 40000;
+  const askForm = $('#ask');
+  const askButton = $('#ask-button');
+  const stopButton = $('#stop');
+  // Generating needs a display name first (the challenge page).
+  const needsName = askForm.dataset.endpoint === '/api/generate' && !askForm.dataset.participant;
+  let busy = false;
+  let blocked = false;
 
   /** An element with a class and text (text is never parsed as HTML). */
   function h(tag, className, text) {
@@ -29,7 +41,7 @@
   const agentsList = $('#agents');
   const agentTemplate = $('#agent-template');
   const configError = $('#config-error');
-  const AGENT_FIELDS = ['name', 'model', 'temperature', 'max_tokens', 'prompt'];
+  const AGENT_FIELDS = ['name', 'temperature', 'max_tokens', 'prompt'];
 
   function setValue(input, value) {
     // An imported model this server does not offer stays visible, so the server's 400 names it.
@@ -39,9 +51,29 @@
     input.value = value;
   }
 
+  // A configuration without a provider (the workshop's own format) or saying "default" means the default one.
+  const providerOf = (name) => (!name || name === 'default' ? DEFAULT_PROVIDER : name);
+
+  /** Lists the models of `provider` in `select` (only when there is a choice of providers). */
+  function offerModels(select, provider, withContext) {
+    const found = PROVIDERS.find((p) => p.name === provider);
+    if (!found || PROVIDERS.length < 2) return;
+    const keep = select.value;
+    select.replaceChildren(...found.models.map((m) => new Option(withContext ? `${m.name} (${m.context_tokens} tokens)` : m.name, m.name)));
+    if (found.models.some((m) => m.name === keep)) select.value = keep;
+  }
+
+  /** Sets a provider select (if the page has one) and the model select below it. */
+  function setModel(providerSelect, modelSelect, provider, model, withContext) {
+    if (providerSelect) setValue(providerSelect, providerOf(provider));
+    offerModels(modelSelect, providerOf(provider), withContext);
+    setValue(modelSelect, model);
+  }
+
   function agentElement(agent) {
     const li = agentTemplate.content.firstElementChild.cloneNode(true);
     for (const field of AGENT_FIELDS) setValue(li.querySelector(`[name=${field}]`), agent[field] ?? '');
+    setModel(li.querySelector('[name=provider]'), li.querySelector('[name=model]'), agent.provider, agent.model ?? '', false);
     return li;
   }
 
@@ -50,6 +82,7 @@
   function readConfig() {
     const f = form.elements;
     return {
+      main_provider: f.main_provider ? f.main_provider.value : DEFAULT_PROVIDER,
       main_model: f.main_model.value,
       main_temperature: number(f.main_temperature.value),
       cycles: number(f.cycles.value),
@@ -58,6 +91,7 @@
         const get = (field) => li.querySelector(`[name=${field}]`).value;
         return {
           name: get('name').trim(),
+          provider: li.querySelector('[name=provider]')?.value ?? DEFAULT_PROVIDER,
           model: get('model'),
           temperature: number(get('temperature')),
           prompt: get('prompt'),
@@ -69,7 +103,7 @@
 
   function writeConfig(config) {
     const f = form.elements;
-    setValue(f.main_model, config.main_model);
+    setModel(f.main_provider, f.main_model, config.main_provider, config.main_model, true);
     f.main_temperature.value = config.main_temperature;
     f.cycles.value = config.cycles;
     f.system_prompt.value = config.system_prompt;
@@ -127,6 +161,7 @@
     try {
       localStorage.setItem(STORE, JSON.stringify(config));
     } catch (_) { /* private mode: the configuration just is not kept */ }
+    refreshAsk();
   }
 
   function uniqueName(base) {
@@ -135,6 +170,16 @@
   }
 
   form.addEventListener('input', configChanged);
+  // Not every way of picking an option fires `input`; `change` always comes.
+  form.addEventListener('change', (event) => {
+    const select = event.target.closest('[name=provider], [name=main_provider]');
+    if (select) {
+      // Another provider offers other models.
+      const main = select.name === 'main_provider';
+      offerModels(main ? form.elements.main_model : select.closest('li').querySelector('[name=model]'), select.value, main);
+    }
+    configChanged();
+  });
   form.addEventListener('submit', (event) => event.preventDefault());
   agentsList.addEventListener('click', (event) => {
     const button = event.target.closest('button[data-action]');
@@ -183,11 +228,71 @@
     writeConfig({ ...DEFAULTS, ...config });
   });
 
+  // ---- The participant's own API key: this browser only, sent with runs as a header ----
+
+  const KEY_STORE = 'moa-api-key';
+  const keyBox = $('#key-box');
+  const keyInput = $('#user-key');
+  const EVENT_KEY = keyBox.dataset.eventKey === 'true';
+  const REQUIRE_OWN_KEY = keyBox.dataset.require === 'true';
+  let ownKey = '';
+  try {
+    ownKey = (localStorage.getItem(KEY_STORE) || '').trim();
+  } catch (_) { /* private mode: the key lasts as long as the page */ }
+
+  function setOwnKey(key) {
+    ownKey = key.trim();
+    try {
+      if (ownKey) localStorage.setItem(KEY_STORE, ownKey);
+      else localStorage.removeItem(KEY_STORE);
+    } catch (_) { /* kept in memory only */ }
+    keyChanged();
+  }
+
+  function keyChanged() {
+    const status = $('#key-status');
+    const whose = ownKey ? 'yours' : EVENT_KEY ? 'event' : 'none';
+    status.dataset.key = whose;
+    status.textContent = {
+      yours: 'Key in use: your key (kept in this browser only).',
+      event: "Key in use: the event's key.",
+      none: REQUIRE_OWN_KEY ? 'No key: set one (this event asks everyone to use their own).' : 'No key: set one.',
+    }[whose];
+    const notice = $('#no-key');
+    if (notice) notice.hidden = Boolean(ownKey);
+    refreshAsk();
+  }
+
+  const usesDefaultProvider = (config) => providerOf(config.main_provider) === DEFAULT_PROVIDER ||
+    config.layer_agents.some((agent) => providerOf(agent.provider) === DEFAULT_PROVIDER);
+
+  /** Run only with a key for the default provider (if the run uses it), a name, and nothing holding it back. */
+  function refreshAsk() {
+    const keyReady = Boolean(ownKey) || EVENT_KEY || !usesDefaultProvider(readConfig());
+    askButton.disabled = busy || blocked || needsName || !keyReady;
+    askButton.title = keyReady ? '' : 'Paste your API key first';
+  }
+
+  keyInput.value = ownKey;
+  keyInput.addEventListener('input', () => setOwnKey(keyInput.value));
+  $('#forget-key').addEventListener('click', () => {
+    keyInput.value = '';
+    setOwnKey('');
+  });
+  // Pasted or forgotten in another tab.
+  window.addEventListener('storage', (event) => {
+    if (event.key !== KEY_STORE) return;
+    ownKey = (event.newValue || '').trim();
+    keyInput.value = ownKey;
+    keyChanged();
+  });
+
   let saved = null;
   try {
     saved = unwrap(JSON.parse(localStorage.getItem(STORE)));
   } catch (_) { /* nothing kept yet */ }
   writeConfig(saved || DEFAULTS);
+  keyChanged();
   // On a phone the panel would push the conversation far down; it stays one tap away.
   if (window.matchMedia('(max-width: 56rem)').matches) $('#config-panel').open = false;
 
@@ -269,6 +374,7 @@
 
   const turns = $('#turns');
   const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+  const modelLabel = (provider, model) => (PROVIDERS.length > 1 ? `${model} · ${providerOf(provider)}` : model);
 
   class Turn {
     constructor(question) {
@@ -297,7 +403,7 @@
           const summary = h('summary');
           const badge = h('span', 'badge');
           const stats = h('span', 'stats');
-          summary.append(badge, ' ', h('strong', '', agent.name), ' ', h('span', 'muted', agent.model), ' ', stats);
+          summary.append(badge, ' ', h('strong', '', agent.name), ' ', h('span', 'muted', modelLabel(agent.provider, agent.model)), ' ', stats);
           const output = h('pre', 'out');
           details.append(summary, output);
           li.append(details);
@@ -311,7 +417,7 @@
       this.answerEl.replaceChildren();
       const head = h('h3', '', 'Answer ');
       this.answerBadge = h('span', 'badge');
-      head.append(this.answerBadge, ' ', h('span', 'muted', config.main_model));
+      head.append(this.answerBadge, ' ', h('span', 'muted', modelLabel(config.main_provider, config.main_model)));
       this.answerBody = h('div', 'markdown');
       this.answerEl.append(head, this.answerBody);
       this.answerText = '';
@@ -455,15 +561,12 @@
     }
   }
 
-  const askForm = $('#ask');
-  const askButton = $('#ask-button');
-  const stopButton = $('#stop');
-  const keyMissing = askButton.disabled;
   let running = null;
 
-  function setBusy(busy) {
-    askButton.disabled = busy || keyMissing;
+  function setBusy(value) {
+    busy = value;
     stopButton.hidden = !busy;
+    refreshAsk();
   }
 
   async function stream(question, config, turn, controller) {
@@ -475,9 +578,11 @@
     try {
       const participant = askForm.dataset.participant;
       const body = participant ? { participant, config, prompt: question } : { question, config };
+      const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
+      if (ownKey && usesDefaultProvider(config)) headers['x-llm-api-key'] = ownKey;
       const response = await fetch(askForm.dataset.endpoint || '/api/moa', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+        headers,
         body: JSON.stringify(body),
         signal: controller.signal,
       });
@@ -547,4 +652,13 @@
     start(question, config, null);
   });
   stopButton.addEventListener('click', () => running && running.abort('stopped'));
+
+  window.moaChat = {
+    readConfig,
+    /** Holds the run button back (the challenge page does while the estimate overflows). */
+    setBlocked(value) {
+      blocked = value;
+      refreshAsk();
+    },
+  };
 })();

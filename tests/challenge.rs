@@ -147,11 +147,14 @@ async fn bad_generate_requests_are_refused_before_anything_is_stored_or_called()
 
 #[tokio::test]
 async fn without_an_api_key_generate_explains_what_to_set() {
-    let app = common::spawn_app(|_| {}).await;
+    let llm = fake().await;
+    let app = spawn_with_fake(&llm, |s| s.llm_api_key = None).await;
     let response = generate(&app, json!({"participant": "Ada", "config": setup()})).await;
     assert_eq!(response.status(), 503);
     let error: Value = response.json().await.unwrap();
-    assert!(error["error"].as_str().unwrap().contains("LLM_API_KEY"));
+    let error = error["error"].as_str().unwrap();
+    assert!(error.contains("LLM_API_KEY") && error.contains("paste your own key"), "{error}");
+    assert!(llm.requests().is_empty(), "no model was called");
 }
 
 #[tokio::test]

@@ -38,6 +38,42 @@ impl LlmError {
         matches!(self, LlmError::RateLimited { .. } | LlmError::Server { .. })
     }
 
+    /// The sentence for a person, naming whose key to check when the key was rejected.
+    pub fn explain(&self, key: &super::KeySource) -> String {
+        use super::KeySource;
+        match (self, key) {
+            (LlmError::Unauthorized { status }, KeySource::Participant) => {
+                format!("your own API key was rejected (HTTP {status}); check the key you pasted on this page")
+            }
+            (LlmError::Unauthorized { status }, KeySource::Server { variable }) => {
+                format!("the API key was rejected (HTTP {status}); check {variable}")
+            }
+            (LlmError::Unauthorized { status }, KeySource::Missing { variable }) => {
+                format!("the provider asks for an API key (HTTP {status}); set {variable}")
+            }
+            (other, _) => other.to_string(),
+        }
+    }
+
+    /// The same error with every occurrence of `secret` blanked out, in case a provider echoes
+    /// the key it was given. Secrets shorter than 8 characters are left alone: blanking them
+    /// would garble sentences, and no real key is that short.
+    pub fn redacted(self, secret: &str) -> LlmError {
+        if secret.chars().count() < 8 {
+            return self;
+        }
+        let clean = |text: String| text.replace(secret, "[redacted]");
+        match self {
+            LlmError::Refused { status, message } => LlmError::Refused { status, message: clean(message) },
+            LlmError::Server { status, message } => LlmError::Server { status, message: clean(message) },
+            LlmError::Connect { target, reason } => LlmError::Connect { target: clean(target), reason: clean(reason) },
+            LlmError::Network(reason) => LlmError::Network(clean(reason)),
+            LlmError::Malformed(reason) => LlmError::Malformed(clean(reason)),
+            LlmError::Setup(reason) => LlmError::Setup(clean(reason)),
+            other @ (LlmError::Unauthorized { .. } | LlmError::RateLimited { .. } | LlmError::Timeout { .. }) => other,
+        }
+    }
+
     /// Maps a non-success HTTP answer to an error, keeping the provider's own explanation.
     pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> LlmError {
         let message = provider_message(body);
@@ -163,5 +199,29 @@ mod tests {
         let clipped = clip(&long);
         assert!(clipped.starts_with("line one line two"));
         assert_eq!(clipped.chars().count(), MAX_PROVIDER_MESSAGE + 1);
+    }
+
+    #[test]
+    fn a_rejected_key_names_whose_key_it_was() {
+        use crate::llm::KeySource;
+        let rejected = LlmError::from_status(401, None, "");
+        let server = KeySource::Server { variable: "MOA_PROVIDER_LOCAL_API_KEY".into() };
+        assert_eq!(rejected.explain(&server), "the API key was rejected (HTTP 401); check MOA_PROVIDER_LOCAL_API_KEY");
+        assert!(rejected.explain(&KeySource::Participant).starts_with("your own API key was rejected (HTTP 401)"));
+        let missing = KeySource::Missing { variable: "MOA_PROVIDER_LOCAL_API_KEY".into() };
+        assert!(rejected.explain(&missing).contains("asks for an API key"));
+        let other = LlmError::from_status(503, None, "busy");
+        assert_eq!(other.explain(&KeySource::Participant), other.to_string());
+    }
+
+    #[test]
+    fn echoed_keys_are_blanked() {
+        let echoed = LlmError::from_status(400, None, r#"{"error":{"message":"bad key sk-user-123456 for model"}}"#);
+        assert_eq!(
+            echoed.redacted("sk-user-123456").to_string(),
+            "the provider refused the request (HTTP 400): bad key [redacted] for model"
+        );
+        let short = LlmError::Network("a b".into());
+        assert_eq!(short.clone().redacted("a"), short);
     }
 }

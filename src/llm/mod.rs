@@ -4,6 +4,7 @@
 //! The endpoint (base URL and key) travels with every call rather than living in the client,
 //! so one client can serve several providers or a participant's own key.
 
+pub mod catalog;
 mod error;
 mod openai;
 mod retry;
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use crate::config::Secret;
 
+pub use catalog::Catalog;
 pub use error::LlmError;
 pub use openai::OpenAiProvider;
 pub use retry::{RetryPolicy, chat_with_retry};
@@ -24,7 +26,48 @@ pub use retry::{RetryPolicy, chat_with_retry};
 pub struct Endpoint {
     /// API root without a trailing slash, e.g. `https://api.cerebras.ai/v1`.
     pub base_url: String,
+    /// Empty for a server that needs no key (a local Ollama): no `Authorization` is sent then.
     pub api_key: Secret,
+}
+
+/// Whose key a call carries, so that a rejected key's sentence tells the right person what to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The server's key, set by this variable.
+    Server { variable: String },
+    /// The participant's own key, sent by their browser with this run only.
+    Participant,
+    /// No key at all (a local server that needs none); this variable would set one.
+    Missing { variable: String },
+}
+
+/// How one run reaches one provider.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub provider: String,
+    pub endpoint: Endpoint,
+    pub key: KeySource,
+}
+
+/// The routes of one run, one per provider its configuration uses.
+#[derive(Debug, Clone, Default)]
+pub struct Routes(Vec<Route>);
+
+impl Routes {
+    pub fn new(routes: Vec<Route>) -> Routes {
+        Routes(routes)
+    }
+
+    pub fn get(&self, provider: &str) -> Option<&Route> {
+        self.0.iter().find(|r| r.provider == provider)
+    }
+}
+
+/// A model a provider lists at `GET /models`, with its context size when the provider says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedModel {
+    pub id: String,
+    pub context_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,6 +133,11 @@ pub trait ChatProvider: Send + Sync {
         request: &'a ChatRequest,
         on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, LlmError>>;
+
+    /// The models the endpoint offers (`GET /models`). Providers that cannot tell say so.
+    fn list_models<'a>(&'a self, _endpoint: &'a Endpoint) -> BoxFuture<'a, Result<Vec<ListedModel>, LlmError>> {
+        Box::pin(async { Err(LlmError::Setup("this provider cannot list its models".into())) })
+    }
 }
 
 /// A rough token count (about four characters per token), used when the provider reports none
@@ -101,6 +149,14 @@ pub fn estimate_tokens(text: &str) -> u64 {
 /// Estimated prompt tokens of a request: its messages plus a few tokens of framing each.
 pub fn estimate_prompt_tokens(messages: &[Message]) -> u64 {
     messages.iter().map(|m| estimate_tokens(&m.content) + 4).sum()
+}
+
+/// `https://api.cerebras.ai/v1` → `api.cerebras.ai`: names a provider in sentences and pages
+/// without any credentials a URL might carry.
+pub fn host_of(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_string()
 }
 
 /// Per-call limits the client enforces.
@@ -122,5 +178,11 @@ mod tests {
         assert_eq!(estimate_tokens("abc"), 1);
         assert_eq!(estimate_tokens("abcde"), 2);
         assert_eq!(estimate_prompt_tokens(&[Message::system("abcd"), Message::user("")]), 9);
+    }
+
+    #[test]
+    fn hosts_carry_no_credentials() {
+        assert_eq!(host_of("https://api.cerebras.ai/v1"), "api.cerebras.ai");
+        assert_eq!(host_of("http://user:pw@127.0.0.1:9/v1"), "127.0.0.1:9");
     }
 }

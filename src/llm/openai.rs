@@ -11,8 +11,8 @@ use reqwest::header::{self, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use super::error::{LlmError, clip};
-use super::{ChatProvider, ChatRequest, ClientLimits, Completion, DeltaSink, Endpoint, Message, Usage};
-use super::{estimate_prompt_tokens, estimate_tokens};
+use super::{ChatProvider, ChatRequest, ClientLimits, Completion, DeltaSink, Endpoint, ListedModel, Message, Usage};
+use super::{estimate_prompt_tokens, estimate_tokens, host_of};
 
 /// The real provider: one shared connection pool, limits applied to every call.
 pub struct OpenAiProvider {
@@ -47,10 +47,7 @@ impl OpenAiProvider {
             stream: true,
             stream_options: StreamOptions { include_usage: true },
         };
-        let response = self
-            .client
-            .post(&url)
-            .header(header::AUTHORIZATION, bearer(endpoint)?)
+        let response = authorized(self.client.post(&url), endpoint)?
             .header(header::ACCEPT, "text/event-stream, application/json")
             .json(&body)
             .timeout(self.limits.request)
@@ -102,6 +99,37 @@ impl OpenAiProvider {
         };
         Ok(Completion { text, usage })
     }
+
+    /// `GET /models`: `{"data": [{"id", …}]}`, with the context size where the provider states
+    /// one (Groq: `context_window`, Together and OpenRouter: `context_length`, vLLM: `max_model_len`).
+    async fn models(&self, endpoint: &Endpoint) -> Result<Vec<ListedModel>, LlmError> {
+        let target = host_of(&endpoint.base_url);
+        let transport = |e: reqwest::Error| LlmError::from_reqwest(&e, &target, self.limits.request);
+        let response = authorized(self.client.get(format!("{}/models", endpoint.base_url)), endpoint)?
+            .timeout(self.limits.request)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(LlmError::from_status(status.as_u16(), None, &String::from_utf8_lossy(&bytes)));
+        }
+        let list: ModelList = serde_json::from_slice(&bytes)
+            .map_err(|_| LlmError::Malformed("the model list was not {\"data\": [{\"id\": …}]}".into()))?;
+        Ok(list
+            .data
+            .into_iter()
+            .filter(|m| !m.id.trim().is_empty())
+            .map(|m| ListedModel {
+                id: m.id.trim().to_string(),
+                context_tokens: [m.context_window, m.context_length, m.max_model_len]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|n| u32::try_from(n).ok()),
+            })
+            .collect())
+    }
 }
 
 impl ChatProvider for OpenAiProvider {
@@ -111,7 +139,13 @@ impl ChatProvider for OpenAiProvider {
         request: &'a ChatRequest,
         on_delta: DeltaSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, LlmError>> {
-        Box::pin(self.call(endpoint, request, on_delta))
+        Box::pin(async move {
+            self.call(endpoint, request, on_delta).await.map_err(|e| e.redacted(endpoint.api_key.expose()))
+        })
+    }
+
+    fn list_models<'a>(&'a self, endpoint: &'a Endpoint) -> BoxFuture<'a, Result<Vec<ListedModel>, LlmError>> {
+        Box::pin(async move { self.models(endpoint).await.map_err(|e| e.redacted(endpoint.api_key.expose())) })
     }
 }
 
@@ -191,19 +225,17 @@ async fn read_stream(
     Ok((text, usage))
 }
 
-/// `Authorization: Bearer …`, marked sensitive so no HTTP-level logging prints it.
-fn bearer(endpoint: &Endpoint) -> Result<HeaderValue, LlmError> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", endpoint.api_key.expose()))
+/// Adds `Authorization: Bearer …`, marked sensitive so no HTTP-level logging prints it; nothing
+/// for an endpoint without a key.
+fn authorized(request: reqwest::RequestBuilder, endpoint: &Endpoint) -> Result<reqwest::RequestBuilder, LlmError> {
+    let key = endpoint.api_key.expose();
+    if key.is_empty() {
+        return Ok(request);
+    }
+    let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
         .map_err(|_| LlmError::Setup("the API key contains characters that cannot be sent in an HTTP header".into()))?;
     value.set_sensitive(true);
-    Ok(value)
-}
-
-/// `https://api.cerebras.ai/v1` → `api.cerebras.ai`, for error sentences.
-fn host_of(base_url: &str) -> String {
-    let rest = base_url.split_once("://").map_or(base_url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority).to_string()
+    Ok(request.header(header::AUTHORIZATION, value))
 }
 
 fn truncate(text: &str, chars: usize) -> String {
@@ -255,6 +287,19 @@ struct ReportedUsage {
 }
 
 #[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ListedEntry>,
+}
+
+#[derive(Deserialize)]
+struct ListedEntry {
+    id: String,
+    context_window: Option<u64>,
+    context_length: Option<u64>,
+    max_model_len: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct FullResponse {
     choices: Vec<FullChoice>,
     usage: Option<ReportedUsage>,
@@ -268,15 +313,4 @@ struct FullChoice {
 #[derive(Deserialize)]
 struct FullMessage {
     content: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn hosts_for_sentences_carry_no_credentials() {
-        assert_eq!(host_of("https://api.cerebras.ai/v1"), "api.cerebras.ai");
-        assert_eq!(host_of("http://user:pw@127.0.0.1:9/v1"), "127.0.0.1:9");
-    }
 }

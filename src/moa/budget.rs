@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::config::{AgentConfig, Config, HELPER_PLACEHOLDER};
 use super::engine::{AGGREGATOR_INSTRUCTION, is_qwen, no_think};
-use crate::config::ModelSpec;
+use super::offer::Offer;
 use crate::llm::estimate_tokens;
 
 /// The main model must have at least this much room left to answer.
@@ -39,15 +39,15 @@ pub struct Budget {
 }
 
 impl Budget {
-    /// Estimates `config` (already validated) answering `question`.
-    pub fn estimate(config: &Config, question: &str, models: &[ModelSpec]) -> Budget {
-        let context_of = |model: &str| models.iter().find(|m| m.name == model).map_or(0, |m| m.context_tokens);
+    /// Estimates `config` (already validated) answering `question`, with each model's context
+    /// size as its own provider states it.
+    pub fn estimate(config: &Config, question: &str, offer: &Offer) -> Budget {
         let question_tokens = estimate_tokens(question);
         let helper = helper_tokens(&config.layer_agents);
         let main_question =
             if is_qwen(&config.main_model) { estimate_tokens(&no_think(question)) } else { question_tokens };
         let main_input = prompt_tokens(&config.system_prompt) + helper + main_question + FRAMING;
-        let main_context = context_of(&config.main_model);
+        let main_context = offer.context(config.main_provider.as_deref(), &config.main_model);
         let room = u64::from(main_context).saturating_sub(main_input);
         let main_answer = room.min(u64::from(MAX_MAIN_ANSWER)) as u32;
 
@@ -57,7 +57,7 @@ impl Budget {
             // From the second layer on, an agent reads the previous layer's answers too.
             let read_helper = if config.cycles > 1 { helper } else { 0 };
             let input = prompt_tokens(&agent.prompt) + read_helper + question_tokens + FRAMING;
-            let context = context_of(&agent.model);
+            let context = offer.context(agent.provider.as_deref(), &agent.model);
             let room = u64::from(context).saturating_sub(input);
             if room < u64::from(MIN_AGENT_ANSWER) && problem.is_none() {
                 problem = Some(format!(
@@ -72,7 +72,7 @@ impl Budget {
             agent_max_tokens.push(agent.max_tokens.min(room as u32).max(1));
         }
         if main_answer < MIN_MAIN_ANSWER {
-            problem = Some(main_overflow(config, models, main_input, helper, main_context));
+            problem = Some(main_overflow(config, offer, main_input, helper, main_context));
         }
         Budget {
             main_model: config.main_model.clone(),
@@ -104,7 +104,7 @@ fn prompt_tokens(prompt: &str) -> u64 {
     estimate_tokens(&prompt.replace(HELPER_PLACEHOLDER, ""))
 }
 
-fn main_overflow(config: &Config, models: &[ModelSpec], main_input: u64, helper: u64, context: u32) -> String {
+fn main_overflow(config: &Config, offer: &Offer, main_input: u64, helper: u64, context: u32) -> String {
     let agents = config.layer_agents.len() as u64;
     let mut sentence = format!(
         "This configuration would overflow the main model: {} reads at most {} tokens, but its prompt alone \
@@ -129,13 +129,18 @@ fn main_overflow(config: &Config, models: &[ModelSpec], main_input: u64, helper:
     if per_agent >= 64 {
         tips.push(format!("max tokens of at most {} per agent", thousands(per_agent)));
     }
-    let bigger = models
+    // The smallest model that fits, on any provider; the main model's own provider wins a tie.
+    let main_provider = offer.provider(config.main_provider.as_deref()).map(|p| p.name.as_str());
+    let bigger = offer
+        .providers()
         .iter()
-        .filter(|m| u64::from(m.context_tokens) >= main_input + u64::from(MIN_MAIN_ANSWER))
-        .min_by_key(|m| m.context_tokens);
-    if let Some(model) = bigger {
+        .flat_map(|p| p.models.iter().map(move |m| (p.name.as_str(), m)))
+        .filter(|(_, m)| u64::from(m.context_tokens) >= main_input + u64::from(MIN_MAIN_ANSWER))
+        .min_by_key(|(provider, m)| (m.context_tokens, Some(*provider) != main_provider));
+    if let Some((provider, model)) = bigger {
+        let place = if Some(provider) == main_provider { String::new() } else { format!(" on {provider}") };
         tips.push(format!(
-            "a main model with a bigger context, such as {} ({} tokens)",
+            "a main model with a bigger context, such as {}{place} ({} tokens)",
             model.name,
             thousands(u64::from(model.context_tokens))
         ));
@@ -170,10 +175,11 @@ pub fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DEFAULT_MODELS, parse_models};
+    use crate::config::{DEFAULT_MODELS, ModelSpec, parse_models};
+    use crate::moa::offer::ProviderModels;
 
-    fn models() -> Vec<ModelSpec> {
-        parse_models(DEFAULT_MODELS).unwrap()
+    fn models() -> Offer {
+        Offer::single(parse_models(DEFAULT_MODELS).unwrap())
     }
 
     fn with_agents(n: usize, max_tokens: u32) -> Config {
@@ -229,5 +235,31 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(16384), "16,384");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn context_sizes_are_per_provider() {
+        // The same model name: 8,192 tokens on the default provider, 32,768 on the local one.
+        let shared = |context_tokens| vec![ModelSpec { name: "llama3.1-8b".into(), context_tokens }];
+        let offer = Offer::new(vec![
+            ProviderModels { name: "cerebras".into(), models: shared(8192), discovered: false },
+            ProviderModels { name: "local".into(), models: shared(32_768), discovered: false },
+        ]);
+        let err = Budget::estimate(&with_agents(4, 2048), "q", &offer).check().unwrap_err();
+        assert!(err.contains("llama3.1-8b reads at most 8,192 tokens"), "{err}");
+        assert!(err.contains("such as llama3.1-8b on local (32,768 tokens)"), "{err}");
+        let mut config = with_agents(4, 2048);
+        config.main_provider = Some("local".into());
+        let budget = Budget::estimate(&config, "q", &offer).check().unwrap();
+        assert_eq!(budget.main_context, 32_768);
+        // Agents are capped by their own provider's context.
+        let mut config = with_agents(1, 4096);
+        config.layer_agents[0].prompt = format!("{} {{helper_response}}", "word ".repeat(20_000));
+        config.main_provider = Some("local".into());
+        let on_default = Budget::estimate(&config, "q", &offer);
+        config.layer_agents[0].provider = Some("local".into());
+        let on_local = Budget::estimate(&config, "q", &offer);
+        assert!(on_default.problem.unwrap().contains("llama3.1-8b reads at most 8,192"), "25,000 tokens do not fit");
+        assert_eq!((on_local.problem, on_local.agent_max_tokens), (None, vec![4096]));
     }
 }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::config::ModelSpec;
+use super::offer::Offer;
 
 /// Where the previous layer's synthesized answers go in every prompt.
 pub const HELPER_PLACEHOLDER: &str = "{helper_response}";
@@ -22,6 +22,9 @@ pub const MAX_NAME_CHARS: usize = 40;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
     pub name: String,
+    /// The provider serving `model`; missing (the workshop's own format) means the default one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
     pub model: String,
     pub temperature: f64,
     /// System prompt; must contain [`HELPER_PLACEHOLDER`].
@@ -33,6 +36,9 @@ pub struct AgentConfig {
 /// A whole MoA setup. Serializes as the inner object of the export format.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
+    /// The provider serving `main_model`; missing means the default one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_provider: Option<String>,
     pub main_model: String,
     pub main_temperature: f64,
     /// Number of agent layers run before the main model.
@@ -49,6 +55,8 @@ fn default_agent_tokens() -> u32 {
 /// The same fields as [`Config`], for deserializing after the wrapper is taken off.
 #[derive(Deserialize)]
 struct ConfigFields {
+    #[serde(default)]
+    main_provider: Option<String>,
     main_model: String,
     main_temperature: f64,
     cycles: u32,
@@ -72,6 +80,7 @@ impl Config {
         let fields: ConfigFields = serde_json::from_value(value)
             .map_err(|e| format!("the configuration is not in the workshop format: {e}"))?;
         Ok(Config {
+            main_provider: fields.main_provider,
             main_model: fields.main_model,
             main_temperature: fields.main_temperature,
             cycles: fields.cycles,
@@ -86,18 +95,34 @@ impl Config {
     }
 
     /// Checks every limit; the error is one sentence naming the field to fix.
-    pub fn validate(&self, models: &[ModelSpec]) -> Result<(), String> {
-        let known = |model: &str, whose: &str| -> Result<(), String> {
-            if models.iter().any(|m| m.name == model) {
+    pub fn validate(&self, offer: &Offer) -> Result<(), String> {
+        let known = |provider: Option<&str>, model: &str, whose: &str| -> Result<(), String> {
+            let Some(found) = offer.provider(provider) else {
+                let names: Vec<&str> = offer.providers().iter().map(|p| p.name.as_str()).collect();
+                return Err(format!(
+                    "{whose} uses the provider {:?}, which this server does not have; choose one of: {} (the server's MOA_PROVIDERS setting lists them).",
+                    provider.unwrap_or_default(),
+                    names.join(", ")
+                ));
+            };
+            if found.models.iter().any(|m| m.name == model) {
                 return Ok(());
             }
-            let offered: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-            Err(format!(
-                "{whose} uses the model {model:?}, which this server does not offer; choose one of: {} (the server's MOA_MODELS setting lists them).",
-                offered.join(", ")
-            ))
+            let offered: Vec<&str> = found.models.iter().map(|m| m.name.as_str()).collect();
+            if offer.is_multi() {
+                Err(format!(
+                    "{whose} uses the model {model:?}, which the provider {:?} does not offer; choose one of: {}.",
+                    found.name,
+                    offered.join(", ")
+                ))
+            } else {
+                Err(format!(
+                    "{whose} uses the model {model:?}, which this server does not offer; choose one of: {} (the server's MOA_MODELS setting lists them).",
+                    offered.join(", ")
+                ))
+            }
         };
-        known(&self.main_model, "The main model setting")?;
+        known(self.main_provider.as_deref(), &self.main_model, "The main model setting")?;
         temperature(self.main_temperature, "The main temperature")?;
         if !(1..=MAX_CYCLES).contains(&self.cycles) {
             return Err(format!(
@@ -124,7 +149,7 @@ impl Config {
                 return Err(format!("Agent {}'s name is longer than {MAX_NAME_CHARS} characters.", i + 1));
             }
             let whose = format!("Agent {name:?}");
-            known(&agent.model, &whose)?;
+            known(agent.provider.as_deref(), &agent.model, &whose)?;
             temperature(agent.temperature, &format!("{whose}'s temperature"))?;
             prompt(&agent.prompt, &format!("{whose}'s prompt"))?;
             if !(1..=MAX_AGENT_TOKENS).contains(&agent.max_tokens) {
@@ -136,12 +161,25 @@ impl Config {
         }
         Ok(())
     }
+
+    /// Validates, then writes each provider's own name where the configuration left it out or
+    /// said `default`, so what is stored and exported says where each model ran.
+    pub fn validated(mut self, offer: &Offer) -> Result<Config, String> {
+        self.validate(offer)?;
+        let name = |provider: &Option<String>| offer.provider(provider.as_deref()).map(|p| p.name.clone());
+        self.main_provider = name(&self.main_provider);
+        for agent in &mut self.layer_agents {
+            agent.provider = name(&agent.provider);
+        }
+        Ok(self)
+    }
 }
 
 impl Default for Config {
     /// The original's defaults: `llama3.1-8b` at 0.7, one cycle, one helper agent.
     fn default() -> Config {
         Config {
+            main_provider: None,
             main_model: "llama3.1-8b".into(),
             main_temperature: 0.7,
             cycles: 1,
@@ -150,6 +188,7 @@ impl Default for Config {
                 .into(),
             layer_agents: vec![AgentConfig {
                 name: "helper".into(),
+                provider: None,
                 model: "llama3.1-8b".into(),
                 temperature: 0.7,
                 prompt: "You are a knowledgeable, careful assistant. Answer the user's question thoroughly and \
@@ -194,10 +233,24 @@ fn prompt(text: &str, what: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_models;
+    use crate::config::{ModelSpec, parse_models};
+    use crate::moa::offer::ProviderModels;
 
-    fn models() -> Vec<ModelSpec> {
-        parse_models(crate::config::DEFAULT_MODELS).unwrap()
+    fn models() -> Offer {
+        Offer::single(parse_models(crate::config::DEFAULT_MODELS).unwrap())
+    }
+
+    /// The default provider named `cerebras` and a `local` one offering `llama3.2`.
+    fn two_providers() -> Offer {
+        let local = vec![ModelSpec { name: "llama3.2".into(), context_tokens: 32_768 }];
+        Offer::new(vec![
+            ProviderModels {
+                name: "cerebras".into(),
+                models: models().providers()[0].models.clone(),
+                discovered: false,
+            },
+            ProviderModels { name: "local".into(), models: local, discovered: false },
+        ])
     }
 
     #[test]
@@ -259,5 +312,39 @@ mod tests {
         assert_eq!(validate_question("  hi \n").unwrap(), "hi");
         assert!(validate_question("   ").is_err());
         assert!(validate_question(&"x".repeat(MAX_QUESTION_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn configs_without_providers_use_the_default_one_and_get_its_name() {
+        let config = Config::default();
+        assert_eq!(config.main_provider, None);
+        let json = serde_json::to_value(&config).unwrap();
+        assert!(json.get("main_provider").is_none() && json["layer_agents"][0].get("provider").is_none());
+        let offer = two_providers();
+        let named = config.clone().validated(&offer).unwrap();
+        assert_eq!(named.main_provider.as_deref(), Some("cerebras"));
+        assert_eq!(named.layer_agents[0].provider.as_deref(), Some("cerebras"));
+        let exported = named.to_export("2025-06-03 14:00:00");
+        assert_eq!(exported["ai_configuration"]["main_provider"], "cerebras");
+        assert_eq!(exported["ai_configuration"]["layer_agents"][0]["provider"], "cerebras");
+        // `default` means the default provider on any server, so exports from one import on another.
+        let mut portable = config;
+        portable.main_provider = Some("default".into());
+        assert_eq!(portable.validated(&offer).unwrap().main_provider.as_deref(), Some("cerebras"));
+    }
+
+    #[test]
+    fn each_agent_is_checked_against_its_own_provider() {
+        let offer = two_providers();
+        let mut config = Config::default();
+        config.layer_agents[0].provider = Some("local".into());
+        let err = config.validate(&offer).unwrap_err();
+        assert!(err.contains(r#"uses the model "llama3.1-8b", which the provider "local" does not offer"#), "{err}");
+        config.layer_agents[0].model = "llama3.2".into();
+        config.validate(&offer).unwrap();
+        config.main_provider = Some("groq".into());
+        let err = config.validate(&offer).unwrap_err();
+        assert!(err.contains(r#"uses the provider "groq", which this server does not have"#), "{err}");
+        assert!(err.contains("cerebras, local"), "{err}");
     }
 }

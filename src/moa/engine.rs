@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::Plan;
 use super::config::{AgentConfig, HELPER_PLACEHOLDER};
 use super::events::{AgentDelta, AgentResult, AgentTiming, AnswerDelta, Event, RunSummary};
-use crate::llm::{ChatProvider, ChatRequest, Completion, Endpoint, LlmError, Message, RetryPolicy, chat_with_retry};
+use crate::llm::{ChatProvider, ChatRequest, Completion, LlmError, Message, RetryPolicy, Routes, chat_with_retry};
 
 /// Heads the numbered list of a layer's answers in the next `{helper_response}`.
 pub const AGGREGATOR_INSTRUCTION: &str = "Several assistants have answered the user's question; their answers are \
@@ -39,10 +39,11 @@ pub enum RunError {
     Cancelled,
 }
 
-/// How the engine reaches the model and how long it may retry.
+/// How the engine reaches the models and how long it may retry.
 pub struct Runner<'a> {
     pub provider: &'a dyn ChatProvider,
-    pub endpoint: &'a Endpoint,
+    /// Where each provider the plan names is reached, and with whose key.
+    pub routes: &'a Routes,
     /// 429/5xx answers are retried until this long after the run started.
     pub retry_window: Duration,
 }
@@ -121,8 +122,9 @@ impl Run<'_> {
             temperature: agent.temperature,
             max_tokens: self.plan.budget.agent_max_tokens[index],
         };
+        let provider = agent.provider.as_deref().unwrap_or_default();
         let (result, text) = self
-            .stream(&request, |text| {
+            .stream(provider, &request, |text| {
                 let _ =
                     self.events.send(Event::AgentDelta(AgentDelta { layer, index, agent: agent.name.clone(), text }));
             })
@@ -132,8 +134,8 @@ impl Run<'_> {
             Ok(completion) => (text, None, completion.usage),
             Err(error) => {
                 self.failed_agents.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(layer, agent = %agent.name, model = %agent.model, %error, "agent failed");
-                (String::new(), Some(error.to_string()), Default::default())
+                tracing::warn!(layer, agent = %agent.name, %provider, model = %agent.model, %error, "agent failed");
+                (String::new(), Some(error), Default::default())
             }
         };
         self.prompt_tokens.fetch_add(usage.prompt_tokens, Ordering::Relaxed);
@@ -141,6 +143,7 @@ impl Run<'_> {
         self.timings.lock().expect("not poisoned").push(AgentTiming {
             layer,
             agent: agent.name.clone(),
+            provider: provider.to_string(),
             model: agent.model.clone(),
             ms,
             prompt_tokens: usage.prompt_tokens,
@@ -151,6 +154,7 @@ impl Run<'_> {
             layer,
             index,
             agent: agent.name.clone(),
+            provider: provider.to_string(),
             model: agent.model.clone(),
             text: text.clone(),
             ms,
@@ -164,17 +168,24 @@ impl Run<'_> {
         }
     }
 
-    /// Sends `request` (with retries), passing the streamed text to `send` in batches; returns
-    /// the outcome and the whole text, think block removed.
+    /// Sends `request` to `provider` (with retries), passing the streamed text to `send` in
+    /// batches; returns the completion or the failure as a sentence, and the whole text, think
+    /// block removed.
     async fn stream(
         &self,
+        provider: &str,
         request: &ChatRequest,
         mut send: impl FnMut(String) + Send,
-    ) -> (Result<Completion, LlmError>, String) {
+    ) -> (Result<Completion, String>, String) {
+        let Some(route) = self.runner.routes.get(provider) else {
+            // `prepare` names every provider and the web layer routes each one; this is our bug.
+            let error = LlmError::Setup(format!("the server has no route to the provider {provider:?}"));
+            return (Err(error.to_string()), String::new());
+        };
         let mut output = Output::default();
         let (result, attempts) = chat_with_retry(
             self.runner.provider,
-            self.runner.endpoint,
+            &route.endpoint,
             request,
             &mut |piece| output.push(piece, &mut send),
             self.retry,
@@ -182,7 +193,7 @@ impl Run<'_> {
         .await;
         output.flush(&mut send);
         self.calls.fetch_add(attempts, Ordering::Relaxed);
-        (result, output.finish())
+        (result.map_err(|error| error.explain(&route.key)), output.finish())
     }
 
     /// The main model reads the last layer's synthesis; its answer streams as `answer_delta`.
@@ -199,17 +210,15 @@ impl Run<'_> {
             temperature: config.main_temperature,
             max_tokens: self.plan.budget.main_answer,
         };
+        let provider = config.main_provider.as_deref().unwrap_or_default();
         let (result, answer) = self
-            .stream(&request, |text| {
+            .stream(provider, &request, |text| {
                 let _ = self.events.send(Event::AnswerDelta(AnswerDelta { text }));
             })
             .await;
         let completion = result.map_err(|error| {
-            tracing::warn!(model = %config.main_model, %error, "main model failed");
-            RunError::MainFailed {
-                model: config.main_model.clone(),
-                reason: error.to_string().trim_end_matches('.').into(),
-            }
+            tracing::warn!(%provider, model = %config.main_model, %error, "main model failed");
+            RunError::MainFailed { model: config.main_model.clone(), reason: error.trim_end_matches('.').into() }
         })?;
         Ok(RunSummary {
             ms: self.started.elapsed().as_millis() as u64,

@@ -65,6 +65,8 @@ pub struct AgentResult {
     pub layer: u32,
     pub index: usize,
     pub agent: String,
+    /// The provider that served `model`.
+    pub provider: String,
     pub model: String,
     /// Empty when the agent failed.
     pub text: String,
@@ -106,6 +108,7 @@ pub struct RunSummary {
 pub struct AgentTiming {
     pub layer: u32,
     pub agent: String,
+    pub provider: String,
     pub model: String,
     pub ms: u64,
     pub prompt_tokens: u64,

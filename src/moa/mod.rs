@@ -6,13 +6,13 @@ pub mod budget;
 pub mod config;
 pub mod engine;
 pub mod events;
-
-use crate::config::ModelSpec;
+pub mod offer;
 
 pub use budget::Budget;
 pub use config::{AgentConfig, Config};
 pub use engine::{RunError, Runner, run};
 pub use events::{AgentDelta, AgentResult, AgentTiming, AnswerDelta, Event, RunFailure, RunSummary};
+pub use offer::{Offer, ProviderModels};
 
 /// A run that passed every check: what to ask, how, and how much each model may write.
 #[derive(Debug, Clone)]
@@ -22,11 +22,12 @@ pub struct Plan {
     pub budget: Budget,
 }
 
-/// Validates `config` and `question` and refuses runs that would overflow a model's context.
+/// Validates `config` and `question` against what the server offers and refuses runs that would
+/// overflow a model's context. The plan's configuration names every provider it uses.
 /// The error is a sentence for the person who configured the run.
-pub fn prepare(config: Config, question: &str, models: &[ModelSpec]) -> Result<Plan, String> {
-    config.validate(models)?;
+pub fn prepare(config: Config, question: &str, offer: &Offer) -> Result<Plan, String> {
+    let config = config.validated(offer)?;
     let question = config::validate_question(question)?.to_string();
-    let budget = Budget::estimate(&config, &question, models).check()?;
+    let budget = Budget::estimate(&config, &question, offer).check()?;
     Ok(Plan { config, question, budget })
 }

@@ -21,7 +21,7 @@ use crate::web::api::{grade_error, grader};
 use crate::web::chat::ConfigPanel;
 use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
-use crate::web::run_stream::{endpoint, stream_run};
+use crate::web::run_stream::{routes, stream_run, user_key};
 
 /// The browser's participant id (random, so it cannot be guessed from a name).
 const PARTICIPANT_COOKIE: &str = "moa_participant";
@@ -76,7 +76,6 @@ pub fn router() -> Router<AppState> {
 struct ChallengePage {
     nav: &'static [(&'static str, &'static str)],
     current: &'static str,
-    llm_key_set: bool,
     grader_problem: Option<String>,
     panel: ConfigPanel,
     participant: Option<String>,
@@ -120,9 +119,8 @@ async fn challenge_page(
     render(&ChallengePage {
         nav: NAV,
         current: "/challenge",
-        llm_key_set: state.settings.llm_api_key.is_some(),
         grader_problem: state.grader.as_ref().err().cloned(),
-        panel: ConfigPanel::new(&state.settings, "moa-challenge-config")?,
+        panel: ConfigPanel::new(state, "moa-challenge-config")?,
         participant: participant.map(|p| p.name),
         name_problem,
         max_name: participants::MAX_NAME_CHARS,
@@ -178,6 +176,7 @@ struct InspectRequest {
 struct PlannedMessage {
     /// "Layer 2 · bug_hunter" or "Main model".
     who: String,
+    provider: String,
     model: String,
     system: String,
     user: String,
@@ -194,10 +193,10 @@ async fn inspect(
     let Json(request) = body.map_err(bad_body)?;
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
-    let config = request.config;
-    config.validate(&state.settings.models).map_err(AppError::BadRequest)?;
+    let offer = state.catalog.offer();
+    let config = request.config.validated(&offer).map_err(AppError::BadRequest)?;
     let question = moa::config::validate_question(&prompt).map_err(AppError::BadRequest)?;
-    let budget = moa::Budget::estimate(&config, question, &state.settings.models);
+    let budget = moa::Budget::estimate(&config, question, &offer);
     let answers_of = |layer: u32| -> String {
         let placeholders: Vec<String> =
             config.layer_agents.iter().map(|a| format!("[{}'s answer in layer {layer}]", a.name)).collect();
@@ -209,6 +208,7 @@ async fn inspect(
         for (agent, max_tokens) in config.layer_agents.iter().zip(&budget.agent_max_tokens) {
             messages.push(PlannedMessage {
                 who: format!("Layer {layer} · {}", agent.name),
+                provider: agent.provider.clone().unwrap_or_default(),
                 model: agent.model.clone(),
                 system: agent.prompt.replace(moa::config::HELPER_PLACEHOLDER, &helper),
                 user: question.to_string(),
@@ -220,6 +220,7 @@ async fn inspect(
         if moa::engine::is_qwen(&config.main_model) { moa::engine::no_think(question) } else { question.to_string() };
     messages.push(PlannedMessage {
         who: "Main model".into(),
+        provider: config.main_provider.clone().unwrap_or_default(),
         model: config.main_model.clone(),
         system: config.system_prompt.replace(moa::config::HELPER_PLACEHOLDER, &answers_of(config.cycles)),
         user: main_question,
@@ -241,14 +242,16 @@ struct GenerateRequest {
 /// before anything is stored or any model is called.
 async fn generate(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<GenerateRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
+    let user_key = user_key(&headers)?;
     let Json(request) = body.map_err(bad_body)?;
     participants::normalize_name(&request.participant).map_err(AppError::BadRequest)?;
-    let endpoint = endpoint(&state)?;
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
-    let plan = moa::prepare(request.config, &prompt, &state.settings.models).map_err(AppError::BadRequest)?;
+    let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
+    let routes = routes(&state, user_key, &plan.config)?;
     let (participant, _) =
         participants::get_or_create(&state.pool, &request.participant).await?.map_err(AppError::BadRequest)?;
     state.live.generate_limit.check(&participant.id).map_err(|wait| too_fast("generating", wait))?;
@@ -256,7 +259,7 @@ async fn generate(
     let pool = state.pool.clone();
     let config = plan.config.to_export(&format_utc(now_ms()));
     let prompt = plan.question.clone();
-    Ok(stream_run(&state, endpoint, plan, move |mut summary| async move {
+    Ok(stream_run(&state, routes, plan, move |mut summary| async move {
         let code = extract_code(&summary.answer, &challenge.function);
         let timings = json!({
             "ms": summary.ms,

@@ -16,6 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use tower_http::compression::CompressionLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -36,5 +37,11 @@ pub fn build_router(state: AppState) -> Router {
         // Headers must come within this time; streamed bodies may run longer.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(90)))
         .layer(TraceLayer::new_for_http())
+        // Outside the trace layer, so no request logging can print a key a participant sent.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::COOKIE,
+            run_stream::USER_KEY_HEADER.clone(),
+        ]))
         .with_state(state)
 }

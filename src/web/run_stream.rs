@@ -9,37 +9,88 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use tokio::sync::{mpsc, watch};
 
 use crate::app::AppState;
+use crate::config::Secret;
 use crate::error::AppError;
-use crate::llm::Endpoint;
-use crate::moa::{self, Event, Plan, RunError, RunSummary, Runner};
+use crate::llm::{Endpoint, KeySource, Route, Routes};
+use crate::moa::{self, Config, Event, Plan, RunError, RunSummary, Runner};
 
 /// A comment line this often keeps proxies and phones from dropping a quiet stream and lets
 /// the page tell a stalled connection from a slow model.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The configured provider endpoint, or a 503 saying how to configure one. The provider is
-/// never called without a key.
-pub fn endpoint(state: &AppState) -> Result<Endpoint, AppError> {
-    let api_key = state.settings.llm_api_key.clone().ok_or_else(|| {
-        AppError::Unavailable(
-            "No API key is set on this server: start it with LLM_API_KEY (or CEREBRAS_API_KEY) in its \
-             environment or in a .env file."
+/// The header the pages send a participant's own API key in, with runs only. Never a cookie
+/// (that would travel with every request); the router marks it sensitive before anything logs.
+pub static USER_KEY_HEADER: HeaderName = HeaderName::from_static("x-llm-api-key");
+
+pub const NO_KEY: &str = "No API key is set on this server: paste your own key in the \"Your API key\" box on this \
+    page, or start the server with LLM_API_KEY (or CEREBRAS_API_KEY) in its environment or in a .env file.";
+pub const OWN_KEY_REQUIRED: &str = "This event asks everyone to use their own API key: paste yours in the \
+    \"Your API key\" box on this page. It stays in your browser and is sent only with your runs.";
+
+/// The participant's own key from [`USER_KEY_HEADER`], if they sent one. The sentence for an
+/// unusable one never repeats it.
+pub fn user_key(headers: &HeaderMap) -> Result<Option<Secret>, AppError> {
+    let Some(value) = headers.get(&USER_KEY_HEADER) else { return Ok(None) };
+    let key = value.to_str().map(str::trim).unwrap_or("\n");
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let usable = (8..=512).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic());
+    if !usable {
+        return Err(AppError::BadRequest(
+            "The API key you pasted cannot be right: keys are 8 to 512 letters, digits and symbols, without \
+             spaces. Paste it again."
                 .into(),
-        )
-    })?;
-    Ok(Endpoint { base_url: state.settings.llm_base_url.clone(), api_key })
+        ));
+    }
+    Ok(Some(Secret::new(key)))
+}
+
+/// How this run reaches each provider its (prepared) configuration names. The default provider
+/// takes the participant's own key when they sent one, else the server's key (unless the event
+/// requires own keys); other providers always use their server key, or none. The participant's
+/// key lives in these routes only, for the length of the run.
+pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Result<Routes, AppError> {
+    let used = |name: &str| {
+        config.main_provider.as_deref() == Some(name)
+            || config.layer_agents.iter().any(|a| a.provider.as_deref() == Some(name))
+    };
+    let mut routes = Vec::new();
+    for (i, provider) in state.catalog.providers().iter().enumerate().filter(|(_, p)| used(&p.name)) {
+        let server_key = provider.api_key.clone();
+        let variable = provider.key_variable.clone();
+        let is_default = i == 0;
+        let (api_key, key) = if is_default {
+            match (user_key.clone(), server_key) {
+                (Some(api_key), _) => (api_key, KeySource::Participant),
+                (None, _) if state.settings.require_user_key => {
+                    return Err(AppError::Unauthorized(OWN_KEY_REQUIRED.into()));
+                }
+                (None, Some(api_key)) => (api_key, KeySource::Server { variable }),
+                (None, None) => return Err(AppError::Unavailable(NO_KEY.into())),
+            }
+        } else {
+            match server_key {
+                Some(api_key) => (api_key, KeySource::Server { variable }),
+                None => (Secret::new(""), KeySource::Missing { variable }),
+            }
+        };
+        let endpoint = Endpoint { base_url: provider.base_url.clone(), api_key };
+        routes.push(Route { provider: provider.name.clone(), endpoint, key });
+    }
+    Ok(Routes::new(routes))
 }
 
 /// Starts `plan` and returns its event stream. `finish` turns a successful run into the final
 /// `done` payload (the challenge adds its generation there) or an error sentence.
-pub fn stream_run<F, Fut>(state: &AppState, endpoint: Endpoint, plan: Plan, finish: F) -> Response
+pub fn stream_run<F, Fut>(state: &AppState, routes: Routes, plan: Plan, finish: F) -> Response
 where
     F: FnOnce(RunSummary) -> Fut + Send + 'static,
     Fut: Future<Output = Result<RunSummary, String>> + Send,
@@ -50,7 +101,7 @@ where
     let active = ActiveRun::start(&state.active_runs);
     tokio::spawn(async move {
         let _active = active;
-        let runner = Runner { provider: provider.as_ref(), endpoint: &endpoint, retry_window };
+        let runner = Runner { provider: provider.as_ref(), routes: &routes, retry_window };
         let last = match moa::run(&runner, &plan, &events).await {
             Ok(summary) => {
                 tracing::info!(

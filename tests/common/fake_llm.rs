@@ -17,6 +17,10 @@
 //! | anything else | a stream of four pieces spread over the latency, usage, `[DONE]` |
 //!
 //! Every request is recorded (model, prompts, Authorization header, time) with the reply it got.
+//! A key passed to [`FakeLlm::reject_key`] gets a 401 whatever the model.
+//!
+//! `GET /v1/models` answers 404 until [`FakeLlm::serve_models`] gives it a list (or
+//! [`FakeLlm::hang_models`] makes it never answer); its requests are recorded apart.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -63,6 +67,18 @@ pub struct FakeState {
     per_model: Mutex<HashMap<String, u32>>,
     completed: AtomicUsize,
     abandoned: AtomicUsize,
+    models: Mutex<ModelList>,
+    /// The Authorization header of each `GET /v1/models`.
+    models_requests: Mutex<Vec<Option<String>>>,
+    rejected_keys: Mutex<Vec<String>>,
+}
+
+/// What `GET /v1/models` does.
+#[derive(Clone)]
+enum ModelList {
+    NotFound,
+    Serve(Value),
+    Hang,
 }
 
 /// A running fake; dropping it stops the server.
@@ -97,9 +113,13 @@ impl FakeLlm {
             per_model: Mutex::new(HashMap::new()),
             completed: AtomicUsize::new(0),
             abandoned: AtomicUsize::new(0),
+            models: Mutex::new(ModelList::NotFound),
+            models_requests: Mutex::new(Vec::new()),
+            rejected_keys: Mutex::new(Vec::new()),
         });
         let router = axum::Router::new()
             .route("/v1/chat/completions", axum::routing::post(completions))
+            .route("/v1/models", axum::routing::get(models))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake LLM");
         let addr = listener.local_addr().unwrap();
@@ -129,6 +149,52 @@ impl FakeLlm {
     /// Requests the client hung up on before the answer was complete.
     pub fn abandoned(&self) -> usize {
         self.state.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// `GET /v1/models` lists these (id, and a `context_window` when given), OpenAI-style.
+    pub fn serve_models(&self, models: &[(&str, Option<u32>)]) {
+        let data: Vec<Value> = models
+            .iter()
+            .map(|(id, context)| match context {
+                Some(n) => json!({"id": id, "object": "model", "owned_by": "fake", "context_window": n}),
+                None => json!({"id": id, "object": "model", "owned_by": "fake"}),
+            })
+            .collect();
+        *self.state.models.lock().unwrap() = ModelList::Serve(json!({"object": "list", "data": data}));
+    }
+
+    /// `GET /v1/models` answers 404 again.
+    pub fn stop_serving_models(&self) {
+        *self.state.models.lock().unwrap() = ModelList::NotFound;
+    }
+
+    /// `GET /v1/models` never answers.
+    pub fn hang_models(&self) {
+        *self.state.models.lock().unwrap() = ModelList::Hang;
+    }
+
+    /// The Authorization header of each `GET /v1/models` so far.
+    pub fn models_requests(&self) -> Vec<Option<String>> {
+        self.state.models_requests.lock().unwrap().clone()
+    }
+
+    /// Chat requests carrying this key get a 401, as a provider answers a revoked key.
+    pub fn reject_key(&self, key: &str) {
+        self.state.rejected_keys.lock().unwrap().push(format!("Bearer {key}"));
+    }
+}
+
+async fn models(State(state): State<Arc<FakeState>>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+    state.models_requests.lock().unwrap().push(authorization);
+    let list = state.models.lock().unwrap().clone();
+    match list {
+        ModelList::NotFound => (StatusCode::NOT_FOUND, "404 page not found").into_response(),
+        ModelList::Serve(list) => Json(list).into_response(),
+        ModelList::Hang => {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
     }
 }
 
@@ -193,10 +259,12 @@ async fn completions(State(state): State<Arc<FakeState>>, headers: HeaderMap, Js
     let mut tracker = Tracker { state: state.clone(), done: false };
     let latency = state.latency;
     let model = recorded.model.as_str();
+    let revoked = recorded.authorization.as_ref().is_some_and(|a| state.rejected_keys.lock().unwrap().contains(a));
     let failure = [("fail-401", 401), ("fail-400", 400), ("fail-429", 429), ("fail-500", 500)]
         .into_iter()
         .find(|(name, _)| model.contains(name))
         .map(|(_, status)| status)
+        .or(revoked.then_some(401))
         .or((model.contains("flaky") && nth == 1).then_some(503));
     if let Some(status) = failure {
         tokio::time::sleep(latency / 3).await;
