@@ -3,10 +3,12 @@
 //!
 //!     cargo run --release --example bench_grade [-- --runs 200]
 //!
-//! Sequential: one submission at a time, for latency percentiles. Concurrent: all runs
-//! submitted at once through the queue (concurrency = CPUs), for sustained submissions/s and
-//! the time each grading took once it had its turn (the queue's wait left out).
-//! Every verdict is compared with `expected.json`, so a fast but wrong grader fails.
+//! Twice: with one interpreter started per submission (`MOA_GRADE_PREWARM=0`), and with
+//! interpreters started ahead (the default). Sequential: one submission at a time, for latency
+//! percentiles. Concurrent: all runs submitted at once through the queue (concurrency = CPUs),
+//! for sustained submissions/s and the time each grading took once it had its turn (the
+//! queue's wait left out). Every verdict is compared with `expected.json`, so a fast but
+//! wrong grader fails. Then where the time of one submission goes, stage by stage.
 //! Exits non-zero when the targets (p50 < 150 ms, ≥ 10 submissions/s) are missed.
 //!
 //! This binary is its own sandbox launcher (`bench_grade sandbox-exec …` runs the launcher),
@@ -16,7 +18,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moa_workshop::grader::{Grader, GraderSettings};
+use moa_workshop::grader::sandbox::{Interpreter, Sandbox};
+use moa_workshop::grader::{Grader, GraderSettings, HARNESS};
 
 const TARGET_P50: Duration = Duration::from_millis(150);
 const TARGET_PER_SECOND: f64 = 10.0;
@@ -77,6 +80,17 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
+/// CPU time (user + system) of this process and of its reaped children: the sandboxes.
+fn cpu_time() -> (Duration, Duration) {
+    let of = |who| {
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut usage) };
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        time(usage.ru_utime) + time(usage.ru_stime)
+    };
+    (of(libc::RUSAGE_SELF), of(libc::RUSAGE_CHILDREN))
+}
+
 struct Figures {
     p50: Duration,
     p95: Duration,
@@ -84,13 +98,23 @@ struct Figures {
     per_second: f64,
     loaded_p50: Duration,
     loaded_p95: Duration,
+    /// Per submission, over both phases: the server's CPU and the sandboxes'.
+    server_cpu: Duration,
+    sandbox_cpu: Duration,
 }
 
-async fn measure(grader: Arc<Grader>, list: Arc<Vec<Submission>>, runs: usize) -> Result<Figures, String> {
-    // Warm-up: caches, the page cache and the allocator, not part of the figures.
+async fn measure(prewarm: usize, runs: usize, list: &Arc<Vec<Submission>>) -> Result<Figures, String> {
+    let mut settings = GraderSettings::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    settings.queue = runs;
+    settings.prewarm = prewarm;
+    let grader = Arc::new(Grader::start(settings).await?);
+    // Warm-up: the page cache, the allocator and the pool, not part of the figures.
     for submission in list.iter() {
         grade_one(&grader, submission).await?;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (self_before, children_before) = cpu_time();
+
     let mut sequential = Vec::with_capacity(runs);
     for i in 0..runs {
         sequential.push(grade_one(&grader, &list[i % list.len()]).await?.0);
@@ -110,6 +134,10 @@ async fn measure(grader: Arc<Grader>, list: Arc<Vec<Submission>>, runs: usize) -
     }
     let elapsed = started.elapsed();
     loaded.sort();
+    grader.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (self_after, children_after) = cpu_time();
+    let graded = 2 * runs as u32;
     Ok(Figures {
         p50: percentile(&sequential, 0.50),
         p95: percentile(&sequential, 0.95),
@@ -117,7 +145,85 @@ async fn measure(grader: Arc<Grader>, list: Arc<Vec<Submission>>, runs: usize) -
         per_second: runs as f64 / elapsed.as_secs_f64(),
         loaded_p50: percentile(&loaded, 0.50),
         loaded_p95: percentile(&loaded, 0.95),
+        server_cpu: (self_after - self_before) / graded,
+        sandbox_cpu: (children_after - children_before) / graded,
     })
+}
+
+/// Median wall-clock time and mean CPU time of `run`, one at a time.
+async fn stage<F: Future<Output = Result<(), String>>>(
+    times: usize,
+    mut run: impl FnMut() -> F,
+) -> Result<(Duration, Duration), String> {
+    run().await?;
+    let (_, cpu_before) = cpu_time();
+    let mut walls = Vec::with_capacity(times);
+    for _ in 0..times {
+        let started = Instant::now();
+        run().await?;
+        walls.push(started.elapsed());
+    }
+    let (_, cpu_after) = cpu_time();
+    walls.sort();
+    Ok((percentile(&walls, 0.5), (cpu_after - cpu_before) / times as u32))
+}
+
+/// Where the time of one submission's sandbox goes, cumulatively.
+async fn breakdown(warm_grading: Duration) -> Result<(), String> {
+    let interpreter = Interpreter::discover("python3").await?;
+    let launcher = std::env::current_exe().map_err(|e| e.to_string())?;
+    let sandbox = Arc::new(Sandbox { launcher, interpreter, limits: Default::default() });
+    let python = |script: &'static str| {
+        let sandbox = sandbox.clone();
+        move || {
+            let sandbox = sandbox.clone();
+            async move {
+                let output = sandbox.run_python(script, b"").await.map_err(|e| e.to_string())?;
+                if output.ending != moa_workshop::grader::sandbox::Ending::Exited(0) {
+                    return Err(format!(
+                        "{script:?} ended {:?}: {}",
+                        output.ending,
+                        String::from_utf8_lossy(&output.stderr)
+                    ));
+                }
+                Ok(())
+            }
+        }
+    };
+    let times = 40;
+    let rows = [
+        (
+            "launcher: exec, rlimits, capabilities, Landlock, seccomp (`sandbox-exec --probe`)",
+            stage(times, || {
+                let sandbox = sandbox.clone();
+                async move { sandbox.probe_layers().await.map(|_| ()) }
+            })
+            .await?,
+        ),
+        ("… then Python starts, `-I -S -B -c pass`", stage(times, python("pass")).await?),
+        (
+            "… and runs what `-S` leaves out: `import site; site.main()`",
+            stage(times, python("import site\nsite.main()\n")).await?,
+        ),
+        (
+            "… or imports what the harness used to: `ast`, `json`, `signal`, `time`",
+            stage(times, python("import ast, json, signal, time\n")).await?,
+        ),
+        ("… or starts the harness as now, until it is ready (no job)", stage(times, python(HARNESS)).await?),
+    ];
+    println!();
+    println!("Where the time goes (median wall clock, mean CPU; each row is a whole sandboxed run):");
+    println!();
+    println!("| stage | wall | CPU |");
+    println!("|---|---:|---:|");
+    for (name, (wall, cpu)) in rows {
+        println!("| {name} | {} ms | {} ms |", ms(wall), ms(cpu));
+    }
+    println!(
+        "| a grading handed to a waiting interpreter, until the verdict (p50 above) | {} ms | |",
+        ms(warm_grading)
+    );
+    Ok(())
 }
 
 fn main() {
@@ -135,41 +241,44 @@ fn main() {
 async fn bench() -> Result<(), String> {
     let runs = runs()?;
     let list = Arc::new(submissions()?);
-    let launcher = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut settings = GraderSettings::new(launcher);
-    settings.queue = runs;
-    let concurrency = settings.concurrency;
-    let grader = Arc::new(Grader::start(settings).await?);
-    if !grader.layers().fully_contained() {
-        eprintln!("warning: the sandbox is not fully contained here ({})", grader.layers().summary());
-    }
+    let cpus = GraderSettings::new("unused".into()).concurrency;
     // Other work on the machine skews every figure; say how busy it was.
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let interpreter = Interpreter::discover("python3").await?;
     println!(
-        "{runs} gradings of {} example submissions; Python {}; concurrency {concurrency}; load average {}",
+        "{runs} gradings of {} example submissions, one by one then all at once; Python {}; concurrency {cpus}; \
+         load average {}",
         list.len(),
-        grader.interpreter().version,
+        interpreter.version,
         load.split(' ').next().unwrap_or("?")
     );
-    let f = measure(grader, list, runs).await?;
+    let cold = measure(0, runs, &list).await?;
+    let warm = measure(cpus, runs, &list).await?;
     println!();
-    println!("| sequential p50 | p95 | max | concurrent: submissions/s | grading p50 | grading p95 |");
-    println!("|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {} ms | {} ms | {} ms | {:.1} | {} ms | {} ms |",
-        ms(f.p50),
-        ms(f.p95),
-        ms(f.max),
-        f.per_second,
-        ms(f.loaded_p50),
-        ms(f.loaded_p95)
+        "| interpreters | sequential p50 | p95 | max | concurrent: submissions/s | grading p50 | p95 | CPU per submission: sandbox + server |"
     );
-    if f.p50 >= TARGET_P50 || f.per_second < TARGET_PER_SECOND {
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, f) in [("started per submission (MOA_GRADE_PREWARM=0)", &cold), ("started ahead (default)", &warm)] {
+        println!(
+            "| {name} | {} ms | {} ms | {} ms | {:.1} | {} ms | {} ms | {} + {} ms |",
+            ms(f.p50),
+            ms(f.p95),
+            ms(f.max),
+            f.per_second,
+            ms(f.loaded_p50),
+            ms(f.loaded_p95),
+            ms(f.sandbox_cpu),
+            ms(f.server_cpu)
+        );
+    }
+    breakdown(warm.p50).await?;
+    if warm.p50 >= TARGET_P50 || warm.per_second < TARGET_PER_SECOND {
         return Err(format!(
             "missed the targets: p50 {} ms (< {} ms), {:.1}/s (≥ {TARGET_PER_SECOND})",
-            ms(f.p50),
+            ms(warm.p50),
             TARGET_P50.as_millis(),
-            f.per_second
+            warm.per_second
         ));
     }
     Ok(())
