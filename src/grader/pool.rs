@@ -117,14 +117,24 @@ impl Shared {
     }
 }
 
+/// Keeps `size` interpreters waiting, starting the missing ones side by side: after a burst,
+/// one at a time could not keep up with gradings that take less than a start-up.
 async fn keep_filled(shared: Arc<Shared>) {
+    let mut starting = tokio::task::JoinSet::new();
     let mut failures = 0u32;
     loop {
-        while shared.idle.lock().expect("pool lock").len() >= shared.size {
-            shared.taken.notified().await;
+        let missing = shared.size.saturating_sub(shared.idle.lock().expect("pool lock").len() + starting.len());
+        for _ in 0..missing {
+            let shared = shared.clone();
+            starting.spawn(async move { shared.start().await });
         }
-        match shared.start().await {
-            Ok(process) => {
+        // Dropping this task (shutdown) aborts the start-ups in `starting`; each kills its process.
+        let started = tokio::select! {
+            _ = shared.taken.notified() => continue,
+            Some(started) = starting.join_next() => started,
+        };
+        match started {
+            Ok(Ok(process)) => {
                 failures = 0;
                 let mut idle = shared.idle.lock().expect("pool lock");
                 // Checked under the lock that `shutdown` drains with: nothing is added after it.
@@ -133,7 +143,7 @@ async fn keep_filled(shared: Arc<Shared>) {
                 }
                 idle.push_back(process);
             }
-            Err(problem) => {
+            Ok(Err(problem)) => {
                 // Gradings still start their own interpreter (and report the problem); retry
                 // slowly so a broken Python does not spin.
                 failures += 1;
@@ -142,6 +152,7 @@ async fn keep_filled(shared: Arc<Shared>) {
                 }
                 tokio::time::sleep(Duration::from_secs(failures.min(30) as u64)).await;
             }
+            Err(_) => {} // aborted or panicked: started again on the next turn
         }
     }
 }
