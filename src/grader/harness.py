@@ -26,6 +26,7 @@ import time
 
 import _ast
 import _signal
+from posix import _exit
 
 try:
     from _json import encode_basestring_ascii as _quote
@@ -315,3 +316,7 @@ def main():
 
 
 main()
+# Everything is reported and flushed; skip the interpreter's clean-up (milliseconds the
+# server would wait for) and whatever exit handlers the submission registered.
+_flush()
+_exit(0)
