@@ -4,8 +4,9 @@
 //!     cargo run --release --example bench_grade [-- --runs 200]
 //!
 //! Twice: with one interpreter started per submission (`MOA_GRADE_PREWARM=0`), and with
-//! interpreters started ahead (the default). Sequential: one submission at a time, for latency
-//! percentiles. Concurrent: all runs submitted at once through the queue (concurrency = CPUs),
+//! interpreters started ahead (the default). Sequential: one submission at a time, one every
+//! 50 ms at most (20/s, twice the target rate; back to back, the interpreters started ahead
+//! could never be replaced in time on 2 cores), for latency percentiles. Concurrent: all runs submitted at once through the queue (concurrency = CPUs),
 //! for sustained submissions/s and the time each grading took once it had its turn (the
 //! queue's wait left out). Every verdict is compared with `expected.json`, so a fast but
 //! wrong grader fails. Then where the time of one submission goes, stage by stage.
@@ -23,6 +24,8 @@ use moa_workshop::grader::{Grader, GraderSettings, HARNESS};
 
 const TARGET_P50: Duration = Duration::from_millis(150);
 const TARGET_PER_SECOND: f64 = 10.0;
+/// Sequential submissions arrive at most this often.
+const PACE: Duration = Duration::from_millis(50);
 
 struct Submission {
     name: String,
@@ -116,7 +119,10 @@ async fn measure(prewarm: usize, runs: usize, list: &Arc<Vec<Submission>>) -> Re
     let (self_before, children_before) = cpu_time();
 
     let mut sequential = Vec::with_capacity(runs);
+    let mut next = tokio::time::Instant::now();
     for i in 0..runs {
+        tokio::time::sleep_until(next).await;
+        next += PACE;
         sequential.push(grade_one(&grader, &list[i % list.len()]).await?.0);
     }
     sequential.sort();
