@@ -12,6 +12,8 @@
 //! wrong grader fails. Then where the time of one submission goes, stage by stage.
 //! Exits non-zero when the targets (p50 < 150 ms, ≥ 10 submissions/s) are missed.
 //!
+//! `MOA_PYTHON` picks the interpreter, as for the server (default `python3`).
+//!
 //! This binary is its own sandbox launcher (`bench_grade sandbox-exec …` runs the launcher),
 //! as the server is, so it needs nothing but itself and `python3`.
 
@@ -106,8 +108,13 @@ struct Figures {
     sandbox_cpu: Duration,
 }
 
+fn python() -> String {
+    std::env::var("MOA_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
 async fn measure(prewarm: usize, runs: usize, list: &Arc<Vec<Submission>>) -> Result<Figures, String> {
     let mut settings = GraderSettings::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    settings.python = python();
     settings.queue = runs;
     settings.prewarm = prewarm;
     let grader = Arc::new(Grader::start(settings).await?);
@@ -176,7 +183,7 @@ async fn stage<F: Future<Output = Result<(), String>>>(
 
 /// Where the time of one submission's sandbox goes, cumulatively.
 async fn breakdown(warm_grading: Duration) -> Result<(), String> {
-    let interpreter = Interpreter::discover("python3").await?;
+    let interpreter = Interpreter::discover(&python()).await?;
     let launcher = std::env::current_exe().map_err(|e| e.to_string())?;
     let sandbox = Arc::new(Sandbox { launcher, interpreter, limits: Default::default() });
     let python = |script: &'static str| {
@@ -250,12 +257,13 @@ async fn bench() -> Result<(), String> {
     let cpus = GraderSettings::new("unused".into()).concurrency;
     // Other work on the machine skews every figure; say how busy it was.
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let interpreter = Interpreter::discover("python3").await?;
+    let interpreter = Interpreter::discover(&python()).await?;
     println!(
-        "{runs} gradings of {} example submissions, one by one then all at once; Python {}; concurrency {cpus}; \
+        "{runs} gradings of {} example submissions, one by one then all at once; Python {} ({}); concurrency {cpus}; \
          load average {}",
         list.len(),
         interpreter.version,
+        interpreter.executable.display(),
         load.split(' ').next().unwrap_or("?")
     );
     let cold = measure(0, runs, &list).await?;
