@@ -3,7 +3,9 @@
 //! The server never confines itself: it starts `moa-workshop sandbox-exec` (the launcher),
 //! which confines its own fresh process (`confine.rs`) and then `execve`s the interpreter
 //! with an empty environment inside a private working directory that is deleted afterwards.
-//! The server enforces the wall-clock limit and the output cap, and kills the process group.
+//! It may be started before its input exists ([`Sandbox::start_python`]); the input is handed
+//! over once ([`Started::run`]), and the wall-clock limit counts from then. The server enforces
+//! that limit and the output cap, and kills the process group.
 
 pub mod confine;
 
