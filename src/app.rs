@@ -106,13 +106,18 @@ impl App {
                 tracing::debug!("cannot set TCP_NODELAY: {e}");
             }
         });
-        axum::serve(listener, router)
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 stop.await;
                 tracing::info!("shutting down");
                 let _ = shutdown.send(true);
             })
-            .await
+            .await;
+        // Open requests are done: the interpreters waiting for submissions are not needed.
+        if let Ok(grader) = &self.state.grader {
+            grader.shutdown();
+        }
+        served
     }
 }
 
@@ -127,6 +132,7 @@ async fn start_grader(settings: &Settings, launcher: PathBuf) -> Result<Arc<Grad
     if let Some(n) = settings.grade_queue {
         grader_settings.queue = n;
     }
+    grader_settings.prewarm = settings.grade_prewarm.unwrap_or(grader_settings.concurrency);
     let result = async {
         let grader = Grader::start(grader_settings).await?;
         let layers = grader.layers();

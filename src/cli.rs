@@ -146,6 +146,8 @@ async fn grade_file(settings: Settings, json: bool, challenge: Option<String>, f
     grader_settings.python = settings.python;
     grader_settings.limits.wall = settings.grade_timeout;
     grader_settings.limits.cpu_seconds = settings.grade_timeout.as_secs();
+    // One file: an interpreter waiting for a second submission would be wasted.
+    grader_settings.prewarm = 0;
     let grader = match Grader::start(grader_settings).await {
         Ok(grader) => grader,
         Err(problem) => {

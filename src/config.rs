@@ -104,6 +104,9 @@ pub struct Settings {
     /// Gradings at once (`MOA_GRADE_CONCURRENCY`, default: CPUs) and waiting (`MOA_GRADE_QUEUE`).
     pub grade_concurrency: Option<usize>,
     pub grade_queue: Option<usize>,
+    /// Sandboxed interpreters kept started for the next submissions (`MOA_GRADE_PREWARM`,
+    /// default: the grading concurrency; 0 starts one per submission).
+    pub grade_prewarm: Option<usize>,
     /// Wall-clock limit of one grading run (`MOA_GRADE_TIMEOUT_SECS`).
     pub grade_timeout: Duration,
     /// Models offered, with context sizes (`MOA_MODELS="name:context,…"`, default [`DEFAULT_MODELS`]).
@@ -209,6 +212,7 @@ impl Settings {
             python: get("MOA_PYTHON").unwrap_or_else(|| "python3".into()),
             grade_concurrency: number("MOA_GRADE_CONCURRENCY")?.map(|n| n.max(1) as usize),
             grade_queue: number("MOA_GRADE_QUEUE")?.map(|n| n as usize),
+            grade_prewarm: number("MOA_GRADE_PREWARM")?.map(|n| n.min(64) as usize),
             grade_timeout: Duration::from_secs(grade_timeout),
             models,
             llm_timeout: Duration::from_secs(llm_timeout),

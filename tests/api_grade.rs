@@ -74,3 +74,68 @@ async fn a_full_queue_answers_429_with_retry_after_and_the_server_keeps_going() 
     assert_eq!(third.status(), 200);
     assert_eq!(reqwest::get(app.url("/healthz")).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn the_interpreters_waiting_for_submissions_stop_with_the_server() {
+    let app = common::spawn_app(|s| s.grade_prewarm = Some(2)).await;
+    let grader = app.state.grader.clone().expect("grading is available");
+    let pids = common::grading::idle_pids(&grader, 2).await;
+    let dirs: Vec<_> = pids.iter().map(|&pid| common::grading::cwd_of(pid)).collect();
+    app.stop().await;
+    common::grading::wait_until("the waiting interpreters are gone", Duration::from_secs(5), || {
+        !pids.iter().any(|&pid| common::grading::alive(pid))
+    })
+    .await;
+    assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
+}
+
+/// Even a server killed with SIGKILL, which cleans nothing up, leaves no interpreter running:
+/// each is blocked reading its job from a pipe only the server held, and exits at its end.
+#[tokio::test]
+async fn a_killed_server_leaves_no_interpreter_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(common::launcher())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.path().join("kill.db").display()))
+        .env("MOA_GRADE_PREWARM", "2")
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let children = |parent: u32| -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)?.parse::<u32>().ok());
+                ppid == Some(parent) && common::grading::alive(*pid)
+            })
+            .collect()
+    };
+    let mut waiting = Vec::new();
+    // Twice, half a second apart: the start-up self-test's own interpreter is gone by then.
+    for _ in 0..2 {
+        common::grading::wait_until("the server keeps two interpreters waiting", Duration::from_secs(30), || {
+            waiting = children(server.id());
+            waiting.len() == 2
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let dirs: Vec<_> = waiting.iter().map(|&pid| common::grading::cwd_of(pid)).collect();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    common::grading::wait_until("the interpreters exit", Duration::from_secs(5), || {
+        !waiting.iter().any(|&pid| common::grading::alive(pid))
+    })
+    .await;
+    // Their working directories stay (nobody is left to delete them), empty: tidy up.
+    for dir in dirs {
+        std::fs::remove_dir(&dir).unwrap_or_else(|e| panic!("{} should be empty: {e}", dir.display()));
+    }
+}

@@ -204,9 +204,10 @@ async fn two_gigabytes_of_output_are_cut_off_quickly() {
 #[tokio::test]
 async fn hostile_submissions_get_no_points_and_clear_reasons() {
     let grader = grader_with(|s| {
-        // Generous for a loaded CI machine: the crash case must finish well inside it.
+        // Generous for a loaded CI machine: the crash case (about 0.7 s of CPU before the
+        // segfault) must finish well inside both.
         s.limits.wall = Duration::from_secs(6);
-        s.module_timeout = Duration::from_secs(1);
+        s.module_timeout = Duration::from_secs(2);
     })
     .await;
     let forged = r#"
@@ -294,4 +295,63 @@ fn the_sandbox_workdir_prefix_is_not_left_behind() {
         }
     }
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+// Interpreters started ahead: one per submission, and none can reach another.
+
+#[tokio::test]
+async fn every_submission_gets_a_fresh_interpreter_and_cannot_touch_the_waiting_ones() {
+    let grader = grader_with(|s| s.prewarm = 2).await;
+    let waiting = common::grading::idle_pids(&grader, 2).await;
+    // Leaves a file, a module attribute and a builtin behind, and tries to kill (and read) the
+    // interpreters waiting for the next submissions; every call fails if it finds traces of
+    // an earlier submission, so a reused interpreter scores nothing.
+    let code = format!(
+        r#"
+import sys
+os = sys.modules["os"]
+found = sorted(os.listdir(".")), getattr(sys, "graded_here", None), getattr(sys.modules["builtins"], "graded_here", None)
+sys.graded_here = sys.modules["builtins"].graded_here = os.getpid()
+fd = os.open("left_behind.txt", os.O_CREAT | os.O_WRONLY, 0o600)
+os.write(fd, b"secret of " + str(os.getpid()).encode())
+os.close(fd)
+assert os.path.exists("left_behind.txt")
+for pid in {waiting:?}:
+    if pid == os.getpid():
+        continue  # the interpreter this submission was handed to
+    try:
+        os.kill(pid, 9)
+        found += ("KILLED", pid)
+    except OSError:
+        pass
+    try:
+        os.listdir("/proc/%d/cwd" % pid)
+        found += ("READ", pid)
+    except OSError:
+        pass
+
+def calculate_user_metrics(users, start_date, end_date):
+    if found != ([], None, None):
+        raise RuntimeError("traces of another submission: %r" % (found,))
+    return {{"average_engagement": 0, "top_performers": [], "active_count": 0}}
+"#
+    );
+    let clean = grade(&grader, &code).await;
+    assert_eq!(clean.status, GradeStatus::Graded, "{:?}", clean.validation);
+    assert!(clean.validation.iter().all(|v| v.passed), "{:?}", clean.validation);
+    // It ran in the first waiting interpreter; the second is still alive and waiting.
+    assert!(!common::grading::alive(waiting[0]));
+    assert!(common::grading::alive(waiting[1]) && grader.idle_pids().contains(&waiting[1]));
+    // One after another (the pool's next interpreter) and side by side.
+    for _ in 0..3 {
+        let report = grade(&grader, &code).await;
+        assert_eq!((report.status, report.total), (clean.status, clean.total), "{:?}", report.validation);
+    }
+    let (a, b) = tokio::join!(grade(&grader, &code), grade(&grader, &code));
+    for report in [a, b] {
+        assert_eq!((report.status, report.total), (clean.status, clean.total), "{:?}", report.validation);
+    }
+    // Each interpreter served one submission: none of the first ones is still waiting.
+    let now_waiting = grader.idle_pids();
+    assert!(waiting.iter().all(|pid| !now_waiting.contains(pid)));
 }

@@ -3,6 +3,7 @@
 //! both go through [`Grader::grade`].
 
 pub mod challenge;
+pub mod pool;
 pub mod pyvalue;
 pub mod report;
 pub mod sandbox;
@@ -17,12 +18,14 @@ use serde_json::{Value as Json, json};
 use tokio::sync::Semaphore;
 
 pub use challenge::Challenge;
+use pool::Pool;
 use pyvalue::PyValue;
 pub use report::{GradeReport, GradeStatus};
 use sandbox::{Ending, Interpreter, Layers, Limits, Sandbox};
 use scoring::{Observations, Outcome};
 
-const HARNESS: &str = include_str!("harness.py");
+/// The program that runs in the sandbox (`harness.py`): it reports observations, never points.
+pub const HARNESS: &str = include_str!("harness.py");
 const REFERENCE_SOLUTION: &str = include_str!("../../challenges/calculate_user_metrics/reference.py");
 
 /// How grading is set up; every field has a sensible default.
@@ -41,6 +44,9 @@ pub struct GraderSettings {
     pub queue: usize,
     /// Submissions longer than this are rejected unread.
     pub max_code_bytes: usize,
+    /// Sandboxed interpreters kept started and waiting for a submission, each used for one
+    /// grading; 0 starts one per grading (what a one-off `grade` wants).
+    pub prewarm: usize,
 }
 
 impl GraderSettings {
@@ -55,6 +61,7 @@ impl GraderSettings {
             concurrency: cpus,
             queue: cpus * 16,
             max_code_bytes: 100_000,
+            prewarm: cpus,
         }
     }
 }
@@ -70,7 +77,8 @@ pub enum GradeError {
 
 pub struct Grader {
     settings: GraderSettings,
-    sandbox: Sandbox,
+    interpreter: Interpreter,
+    pool: Pool,
     layers: Layers,
     challenges: &'static [Challenge],
     permits: Semaphore,
@@ -83,15 +91,22 @@ impl Grader {
     /// Finds the interpreter and checks which sandbox layers the kernel offers.
     pub async fn start(settings: GraderSettings) -> Result<Grader, String> {
         let interpreter = Interpreter::discover(&settings.python).await?;
-        let sandbox = Sandbox { launcher: settings.launcher.clone(), interpreter, limits: settings.limits.clone() };
+        let sandbox = Sandbox {
+            launcher: settings.launcher.clone(),
+            interpreter: interpreter.clone(),
+            limits: settings.limits.clone(),
+        };
         let layers = sandbox.probe_layers().await?;
+        // The harness puts back the import path that `-S` leaves out.
+        let pool = Pool::new(sandbox, HARNESS, interpreter.import_path.clone(), settings.prewarm);
         Ok(Grader {
             permits: Semaphore::new(settings.concurrency.max(1)),
             waiting: AtomicUsize::new(0),
             average_ms: AtomicU64::new(100),
             challenges: Challenge::built_in()?,
             settings,
-            sandbox,
+            interpreter,
+            pool,
             layers,
         })
     }
@@ -101,7 +116,17 @@ impl Grader {
     }
 
     pub fn interpreter(&self) -> &Interpreter {
-        &self.sandbox.interpreter
+        &self.interpreter
+    }
+
+    /// Process ids of the sandboxed interpreters waiting for a submission.
+    pub fn idle_pids(&self) -> Vec<u32> {
+        self.pool.idle_pids()
+    }
+
+    /// Kills the waiting interpreters and starts no more; for a server that is stopping.
+    pub fn shutdown(&self) {
+        self.pool.shutdown();
     }
 
     pub fn challenge(&self, id: Option<&str>) -> Result<&Challenge, String> {
@@ -161,11 +186,7 @@ impl Grader {
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
         let job = self.job(challenge, code, &nonce);
-        let output = self
-            .sandbox
-            .run_python(HARNESS, job.to_string().as_bytes())
-            .await
-            .map_err(|e| GradeError::Internal(format!("cannot start the sandbox: {e}")))?;
+        let output = self.pool.run(job.to_string().as_bytes()).await.map_err(GradeError::Internal)?;
         let records = parse_records(&output.stdout, &nonce);
         interpret(challenge, records, &output.ending, &output.stderr)
     }

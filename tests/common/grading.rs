@@ -31,3 +31,32 @@ pub async fn sandbox(wall: Duration) -> Sandbox {
 pub fn default_challenge() -> Challenge {
     Challenge::find(Challenge::default_id()).unwrap().clone()
 }
+
+/// Whether process `pid` is running (a zombie, dead but not yet reaped, counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => false,
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; panics with `what` after `within`.
+pub async fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `grader` keeps exactly `n` interpreters waiting, and returns their ids.
+pub async fn idle_pids(grader: &Grader, n: usize) -> Vec<u32> {
+    wait_until(&format!("{n} interpreters wait"), Duration::from_secs(20), || grader.idle_pids().len() == n).await;
+    grader.idle_pids()
+}
+
+/// The working directory of a running process.
+pub fn cwd_of(pid: u32) -> std::path::PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).expect("the process is running")
+}

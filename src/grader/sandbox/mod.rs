@@ -3,7 +3,9 @@
 //! The server never confines itself: it starts `moa-workshop sandbox-exec` (the launcher),
 //! which confines its own fresh process (`confine.rs`) and then `execve`s the interpreter
 //! with an empty environment inside a private working directory that is deleted afterwards.
-//! The server enforces the wall-clock limit and the output cap, and kills the process group.
+//! It may be started before its input exists ([`Sandbox::start_python`]); the input is handed
+//! over once ([`Started::run`]), and the wall-clock limit counts from then. The server enforces
+//! that limit and the output cap, and kills the process group.
 
 pub mod confine;
 
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout, Command};
 
 pub use confine::Layers;
 
@@ -54,6 +56,8 @@ pub struct Interpreter {
     pub version: String,
     /// Directories it reads at start-up and import time.
     pub paths: Vec<PathBuf>,
+    /// `sys.path` of an ordinary isolated start (`-I`, with `site`), in order.
+    pub import_path: Vec<String>,
     /// The dynamic loader named in the executable (the kernel executes it too).
     #[serde(skip)]
     pub loader: Option<PathBuf>,
@@ -67,6 +71,7 @@ dirs.update(v for k, v in sysconfig.get_paths().items() if k in ("stdlib", "plat
 dirs.add(sysconfig.get_config_var("LIBDIR") or "/usr/lib")
 print(json.dumps({"executable": os.path.realpath(sys.executable),
                   "version": sys.version.split()[0],
+                  "import_path": sys.path,
                   "paths": sorted(os.path.realpath(d) for d in dirs if os.path.isdir(d))}))
 "#;
 
@@ -139,61 +144,39 @@ pub struct RunOutput {
 }
 
 impl Sandbox {
-    /// Runs `python -I -B -c <script>` confined, feeding `stdin` to it.
-    pub async fn run_python(&self, script: &str, stdin: &[u8]) -> std::io::Result<RunOutput> {
+    /// Starts `python -I -S -B -c <script> <args>…` confined, in a fresh private working
+    /// directory. It gets its input, and its time starts counting, at [`Started::run`].
+    ///
+    /// `-S`: no `site`; whoever needs site-packages sets `sys.path` itself (the harness does,
+    /// from [`Interpreter::import_path`]): `.pth` processing is the slowest part of start-up.
+    pub fn start_python(&self, script: &str, args: &[String]) -> std::io::Result<Started> {
         let workdir = tempfile::Builder::new().prefix("moa-grade-").tempdir()?;
         let mut command = self.launcher_command(workdir.path(), false);
         command
             .arg(&self.interpreter.executable)
-            .args(["-I", "-B", "-c", script])
+            .args(["-I", "-S", "-B", "-c", script])
+            .args(args)
             .current_dir(workdir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let started = Instant::now();
         let mut child = command.spawn()?;
         let pid = child.id().map(|p| p as i32);
-        let deadline = tokio::time::Instant::now() + self.limits.wall;
+        Ok(Started {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+            child,
+            pid,
+            early_stdout: Vec::new(),
+            _workdir: workdir,
+            limits: self.limits.clone(),
+        })
+    }
 
-        let mut input = child.stdin.take().expect("stdin is piped");
-        let stdin = stdin.to_vec();
-        // A process that never reads its input must not block the server: write in the background.
-        let feeder = tokio::spawn(async move {
-            let _ = input.write_all(&stdin).await;
-        });
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        // Read into buffers that outlive the timeout, so a run cut short keeps what it reported.
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let collect = async {
-            tokio::join!(
-                read_capped(stdout, self.limits.stdout_bytes, true, &mut out),
-                read_capped(stderr, self.limits.stderr_bytes, false, &mut err)
-            )
-        };
-        let ending = match tokio::time::timeout_at(deadline, collect).await {
-            Ok((true, _)) => Some(Ending::TooMuchOutput),
-            Ok(_) => None,
-            Err(_) => Some(Ending::WallClock),
-        };
-        let ending = match ending {
-            Some(ending) => ending,
-            // Both pipes closed: the process is exiting; give it until the deadline.
-            None => match tokio::time::timeout_at(deadline, child.wait()).await {
-                Ok(Ok(status)) => exit_ending(status),
-                Ok(Err(e)) => return Err(e),
-                Err(_) => Ending::WallClock,
-            },
-        };
-        // Whatever happened, nothing the submission started outlives the run.
-        if let Some(pid) = pid {
-            unsafe { libc::killpg(pid, libc::SIGKILL) };
-        }
-        let _ = child.kill().await;
-        feeder.abort();
-        let elapsed = started.elapsed();
-        drop(workdir);
-        Ok(RunOutput { stdout: out, stderr: err, ending, elapsed })
+    /// Runs `script` confined, feeding `stdin` to it: [`Sandbox::start_python`], then [`Started::run`].
+    pub async fn run_python(&self, script: &str, stdin: &[u8]) -> std::io::Result<RunOutput> {
+        self.start_python(script, &[])?.run(stdin).await
     }
 
     /// Confines a throw-away launcher and reports which layers took effect.
@@ -239,6 +222,145 @@ impl Sandbox {
         }
         command.arg("--");
         command
+    }
+}
+
+/// A confined interpreter that has started but not yet received its input. Dropping it kills
+/// its process group and deletes its working directory: one that is never used leaves nothing.
+pub struct Started {
+    child: tokio::process::Child,
+    /// Also its process group (the launcher called `setsid`); None once reaped.
+    pid: Option<i32>,
+    /// Piped; taken by `run`, which closes each as soon as it is done with it (a writer to a
+    /// closed stdout dies instead of blocking).
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    /// Bytes read from stdout before the hand-over, past the line that was awaited.
+    early_stdout: Vec<u8>,
+    /// Deleted on drop, after the process is dead.
+    _workdir: tempfile::TempDir,
+    limits: Limits,
+}
+
+impl Started {
+    pub fn pid(&self) -> Option<u32> {
+        self.pid.map(|p| p as u32)
+    }
+
+    /// Waits until the process prints the line `announcement` (consumed, not part of the
+    /// run's output). The explanation on failure includes what it wrote to stderr.
+    pub async fn wait_for_line(&mut self, announcement: &[u8], within: Duration) -> Result<(), String> {
+        let (Some(stdout), Some(stderr)) = (self.stdout.as_mut(), self.stderr.as_mut()) else {
+            return Err("the sandboxed process was already used".into());
+        };
+        let mut line = Vec::new();
+        let read = async {
+            let mut buf = [0u8; 256];
+            loop {
+                if let Some(end) = line.iter().position(|&b| b == b'\n') {
+                    self.early_stdout = line.split_off(end + 1);
+                    line.truncate(end);
+                    return true;
+                }
+                match stdout.read(&mut buf).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => line.extend_from_slice(&buf[..n]),
+                }
+            }
+        };
+        match tokio::time::timeout(within, read).await {
+            Ok(true) if line == announcement => Ok(()),
+            Ok(true) => Err(format!(
+                "Python in the sandbox printed {:?} instead of {:?}",
+                String::from_utf8_lossy(&line),
+                String::from_utf8_lossy(announcement)
+            )),
+            Ok(false) => {
+                let mut err = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    read_capped(stderr, self.limits.stderr_bytes, false, &mut err).await;
+                })
+                .await;
+                let ending = match tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await {
+                    Ok(Ok(status)) => {
+                        self.pid = None;
+                        format!("{:?}", exit_ending(status))
+                    }
+                    _ => "still running".into(),
+                };
+                Err(format!("Python did not start in the sandbox ({ending}): {}", String::from_utf8_lossy(&err).trim()))
+            }
+            Err(_) => Err(format!("Python did not start in the sandbox within {} s", within.as_secs_f64())),
+        }
+    }
+
+    /// Whether the process has already ended (it is then reaped).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.try_wait() {
+            Ok(None) => false,
+            Ok(Some(_)) | Err(_) => {
+                self.pid = None;
+                true
+            }
+        }
+    }
+
+    /// Hands `stdin` over and collects the output; the wall-clock limit counts from now.
+    pub async fn run(mut self, stdin: &[u8]) -> std::io::Result<RunOutput> {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.limits.wall;
+        let (Some(mut input), Some(stdout), Some(stderr)) = (self.stdin.take(), self.stdout.take(), self.stderr.take())
+        else {
+            return Err(std::io::Error::other("the sandboxed process was already used"));
+        };
+        let stdin = stdin.to_vec();
+        // A process that never reads its input must not block the server: write in the background.
+        let feeder = tokio::spawn(async move {
+            let _ = input.write_all(&stdin).await;
+        });
+        // Read into buffers that outlive the timeout, so a run cut short keeps what it reported.
+        let mut out = std::mem::take(&mut self.early_stdout);
+        let mut err = Vec::new();
+        let limits = self.limits.clone();
+        let collect = async {
+            tokio::join!(
+                read_capped(stdout, limits.stdout_bytes, true, &mut out),
+                read_capped(stderr, limits.stderr_bytes, false, &mut err)
+            )
+        };
+        let ending = match tokio::time::timeout_at(deadline, collect).await {
+            Ok((true, _)) => Some(Ending::TooMuchOutput),
+            Ok(_) => None,
+            Err(_) => Some(Ending::WallClock),
+        };
+        let ending = match ending {
+            Some(ending) => ending,
+            // Both pipes closed: the process is exiting; give it until the deadline.
+            None => match tokio::time::timeout_at(deadline, self.child.wait()).await {
+                Ok(Ok(status)) => exit_ending(status),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => Ending::WallClock,
+            },
+        };
+        // Whatever happened, nothing the submission started outlives the run.
+        self.kill_group();
+        let _ = self.child.kill().await;
+        feeder.abort();
+        Ok(RunOutput { stdout: out, stderr: err, ending, elapsed: started.elapsed() })
+    }
+
+    fn kill_group(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            unsafe { libc::killpg(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        // `kill_on_drop` then kills the interpreter itself, and Tokio reaps it.
+        self.kill_group();
     }
 }
 
