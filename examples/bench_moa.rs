@@ -120,7 +120,7 @@ async fn main() -> Result<(), String> {
     let calls = options.layers as usize * options.agents + 1;
     let started = Instant::now();
     for _ in 0..calls {
-        one_streamed_call(&client, &fake.base_url).await?;
+        fake_llm::call_directly(&client, &fake.base_url).await?;
     }
     let sequential = started.elapsed();
     ratios.sort_by(f64::total_cmp);
@@ -134,23 +134,4 @@ async fn main() -> Result<(), String> {
     let verdict = if worst <= TARGET { "PASS" } else { "FAIL" };
     println!("median {median:.3}×, worst {worst:.3}× — target ≤ {TARGET}×: {verdict}");
     if worst > TARGET { Err(format!("the worst run took {worst:.3}× its critical path")) } else { Ok(()) }
-}
-
-/// One streamed chat completion straight to the fake, read to its end.
-async fn one_streamed_call(client: &reqwest::Client, base_url: &str) -> Result<(), String> {
-    let body = json!({"model": "fake", "stream": true, "messages": [{"role": "user", "content": "Hello"}]});
-    let response = client
-        .post(format!("{base_url}/chat/completions"))
-        .bearer_auth("sk-bench")
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut events = response.bytes_stream().eventsource();
-    while let Some(event) = events.next().await {
-        if event.map_err(|e| e.to_string())?.data == "[DONE]" {
-            return Ok(());
-        }
-    }
-    Err("the fake's stream ended without [DONE]".into())
 }

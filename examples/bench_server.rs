@@ -172,25 +172,6 @@ async fn run_moa(client: &reqwest::Client, base: &str, layers: u32) -> Result<us
     Err("the stream ended without done".into())
 }
 
-/// One streamed chat completion straight to the fake, read to its end.
-async fn direct_call(client: &reqwest::Client, base_url: &str) -> Result<(), String> {
-    let body = json!({"model": "fake", "stream": true, "messages": [{"role": "user", "content": "Hello"}]});
-    let response = client
-        .post(format!("{base_url}/chat/completions"))
-        .bearer_auth("sk-bench")
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut events = response.bytes_stream().eventsource();
-    while let Some(event) = events.next().await {
-        if event.map_err(|e| e.to_string())?.data == "[DONE]" {
-            return Ok(());
-        }
-    }
-    Err("the fake's stream ended without [DONE]".into())
-}
-
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -208,7 +189,7 @@ async fn overhead(server: &Server, llm: &str, runs: usize) -> Result<f64, String
         let moa = started.elapsed().as_secs_f64() * 1000.0;
         let started = Instant::now();
         for _ in 0..calls {
-            direct_call(&client, llm).await?;
+            fake_llm::call_directly(&client, llm).await?;
         }
         let straight = started.elapsed().as_secs_f64() * 1000.0;
         if run > 0 {

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::TestApp;
@@ -79,36 +77,6 @@ async fn error_of(response: reqwest::Response) -> (u16, String) {
 
 fn bearer(key: &str) -> Option<String> {
     Some(format!("Bearer {key}"))
-}
-
-/// Every log line of this test binary, at every level, from every crate.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let writer = Captured(logs.clone());
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
-
-#[derive(Clone)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// The database file and its WAL/shared-memory companions, as bytes.
@@ -182,7 +150,7 @@ async fn each_agent_reaches_its_own_provider_with_that_providers_key() {
 
 #[tokio::test]
 async fn an_own_key_is_used_for_that_run_only_and_is_never_stored_or_logged() {
-    let logs = captured_logs();
+    common::logs::capture();
     let default = FakeLlm::start(Duration::from_millis(20)).await;
     let local = FakeLlm::start(Duration::from_millis(20)).await;
     let app = spawn_with_fake(&default, |s| {
@@ -221,7 +189,7 @@ async fn an_own_key_is_used_for_that_run_only_and_is_never_stored_or_logged() {
     assert_eq!(status, 400);
     assert!(error.contains("Paste it again") && !error.contains(bad), "{error}");
     app.stop().await;
-    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let logs = common::logs::text();
     assert!(logs.contains("moa run finished") && logs.contains("/api/generate"), "the logs were captured");
     assert!(!logs.contains(OWN_KEY), "the attendee's key reached the logs");
     assert!(!logs.contains(LOCAL_KEY) && !logs.contains(KEY), "a server key reached the logs");

@@ -384,3 +384,24 @@ fn faulty_stream(model: &str, latency: Duration) -> Option<futures_util::stream:
     };
     Some(stream)
 }
+
+/// One streamed chat completion sent straight to a fake at `base_url` and read to its end: the
+/// baseline the benchmarks compare the engine with.
+pub async fn call_directly(client: &reqwest::Client, base_url: &str) -> Result<(), String> {
+    use eventsource_stream::Eventsource;
+    let body = json!({"model": "fake", "stream": true, "messages": [{"role": "user", "content": "Hello"}]});
+    let response = client
+        .post(format!("{base_url}/chat/completions"))
+        .bearer_auth("sk-bench")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut events = response.bytes_stream().eventsource();
+    while let Some(event) = events.next().await {
+        if event.map_err(|e| e.to_string())?.data == "[DONE]" {
+            return Ok(());
+        }
+    }
+    Err("the fake's stream ended without [DONE]".into())
+}
