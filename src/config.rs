@@ -120,6 +120,10 @@ pub struct Settings {
     /// (`MOA_GENERATE_PER_MINUTE`, default 6; `MOA_SUBMIT_PER_MINUTE`, default 12; 0 = no limit).
     pub generate_per_minute: u32,
     pub submit_per_minute: u32,
+    /// MoA runs (chat and generate) at once on this instance, beyond which new ones get a 429
+    /// with Retry-After (`MOA_MAX_RUNS`, default 1,000; 0 = no limit). Each open run holds
+    /// about 100 KiB and two sockets.
+    pub max_runs: usize,
     /// What the pages and exports call the provider `LLM_BASE_URL` points at
     /// (`LLM_PROVIDER_NAME`, default `default`).
     pub llm_provider_name: String,
@@ -219,6 +223,7 @@ impl Settings {
             llm_retry_window: Duration::from_secs(llm_retry_window),
             generate_per_minute: number("MOA_GENERATE_PER_MINUTE")?.unwrap_or(6).min(10_000) as u32,
             submit_per_minute: number("MOA_SUBMIT_PER_MINUTE")?.unwrap_or(12).min(10_000) as u32,
+            max_runs: number("MOA_MAX_RUNS")?.unwrap_or(1_000) as usize,
             llm_provider_name,
             llm_discover_models: flag("LLM_DISCOVER_MODELS", false)?,
             extra_providers,

@@ -141,3 +141,47 @@ async fn a_room_generating_and_submitting_at_once_loses_and_duplicates_nothing()
         println!("for example: {status} {sentence}");
     }
 }
+
+#[tokio::test]
+async fn past_the_run_limit_new_runs_wait_their_turn_without_losing_one() {
+    let fake = FakeLlm::start(Duration::from_millis(800)).await;
+    let app = spawn_with_fake(&fake, |s| {
+        s.max_runs = 2;
+        s.generate_per_minute = 1;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let setup = config("big-main", 1, &[("a", "fast-a")]);
+    let ask = || client.post(app.url("/api/moa")).json(&json!({"question": "Hi", "config": setup}));
+    let first = ask().send().await.unwrap();
+    let second = ask().send().await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    assert_eq!(app.state.runs_in_flight(), 2);
+
+    let refused = ask().send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "The server is running as many MoA runs as it allows (2); please try again in a few seconds."
+    );
+    let generate =
+        || client.post(app.url("/api/generate")).json(&json!({"participant": "Ada", "config": setup, "prompt": null}));
+    assert_eq!(generate().send().await.unwrap().status(), 429);
+    assert_eq!(app.state.runs_in_flight(), 2, "a refused run holds no place");
+
+    // The runs end, their places come back, and Ada's one generation a minute was not spent.
+    for response in [first, second] {
+        let text = response.text().await.unwrap();
+        assert!(text.contains("event: done"), "{text}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.state.runs_in_flight() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.state.runs_in_flight(), 0);
+    let accepted = generate().send().await.unwrap();
+    assert_eq!(accepted.status(), 200);
+    assert!(accepted.text().await.unwrap().contains("event: done"));
+}

@@ -21,7 +21,7 @@ use crate::web::api::{grade_error, grader};
 use crate::web::chat::ConfigPanel;
 use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
-use crate::web::run_stream::{routes, stream_run, user_key};
+use crate::web::run_stream::{admit, routes, stream_run, user_key};
 
 /// The browser's participant id (random, so it cannot be guessed from a name).
 const PARTICIPANT_COOKIE: &str = "moa_participant";
@@ -252,6 +252,7 @@ async fn generate(
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let routes = routes(&state, user_key, &plan.config)?;
+    let slot = admit(&state)?;
     let (participant, _) =
         participants::get_or_create(&state.pool, &request.participant).await?.map_err(AppError::BadRequest)?;
     state.live.generate_limit.check(&participant.id).map_err(|wait| too_fast("generating", wait))?;
@@ -259,7 +260,7 @@ async fn generate(
     let pool = state.pool.clone();
     let config = plan.config.to_export(&format_utc(now_ms()));
     let prompt = plan.question.clone();
-    Ok(stream_run(&state, routes, plan, move |mut summary| async move {
+    Ok(stream_run(&state, slot, routes, plan, move |mut summary| async move {
         let code = extract_code(&summary.answer, &challenge.function);
         let timings = json!({
             "ms": summary.ms,

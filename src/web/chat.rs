@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::pages::{NAV, render};
-use super::run_stream::{routes, stream_run, user_key};
+use super::run_stream::{admit, routes, stream_run, user_key};
 use crate::app::AppState;
 use crate::config::ModelSpec;
 use crate::error::AppError;
@@ -144,5 +144,6 @@ async fn run(
         body.map_err(|e| AppError::BadRequest(format!("The request is not valid: {}", e.body_text())))?;
     let plan = moa::prepare(request.config, &request.question, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let routes = routes(&state, user_key, &plan.config)?;
-    Ok(stream_run(&state, routes, plan, |summary| async move { Ok(summary) }))
+    let slot = admit(&state)?;
+    Ok(stream_run(&state, slot, routes, plan, |summary| async move { Ok(summary) }))
 }

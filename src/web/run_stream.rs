@@ -90,7 +90,7 @@ pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Re
 
 /// Starts `plan` and returns its event stream. `finish` turns a successful run into the final
 /// `done` payload (the challenge adds its generation there) or an error sentence.
-pub fn stream_run<F, Fut>(state: &AppState, routes: Routes, plan: Plan, finish: F) -> Response
+pub fn stream_run<F, Fut>(state: &AppState, slot: RunSlot, routes: Routes, plan: Plan, finish: F) -> Response
 where
     F: FnOnce(RunSummary) -> Fut + Send + 'static,
     Fut: Future<Output = Result<RunSummary, String>> + Send,
@@ -98,9 +98,8 @@ where
     let (events, received) = mpsc::unbounded_channel();
     let provider = state.llm.clone();
     let retry_window = state.settings.llm_retry_window;
-    let active = ActiveRun::start(&state.active_runs);
     tokio::spawn(async move {
-        let _active = active;
+        let _slot = slot;
         let runner = Runner { provider: provider.as_ref(), routes: &routes, retry_window };
         let last = match moa::run(&runner, &plan, &events).await {
             Ok(summary) => {
@@ -134,17 +133,28 @@ where
     response
 }
 
-/// Counts a run as active from its start until its engine task ends, however it ends.
-struct ActiveRun(Arc<AtomicUsize>);
+/// A run's place among those in flight, held by its engine task until it ends, however it ends.
+pub struct RunSlot(Arc<AtomicUsize>);
 
-impl ActiveRun {
-    fn start(counter: &Arc<AtomicUsize>) -> ActiveRun {
-        counter.fetch_add(1, Ordering::SeqCst);
-        ActiveRun(counter.clone())
+/// Takes a place for a new run, or refuses with 429 and Retry-After when `MOA_MAX_RUNS` are
+/// already in flight: a crowd (or a script) can slow the server down, but not exhaust its
+/// memory or sockets. Taken before any other limit, so a refusal costs the caller nothing.
+pub fn admit(state: &AppState) -> Result<RunSlot, AppError> {
+    let max = state.settings.max_runs;
+    let before = state.active_runs.fetch_add(1, Ordering::SeqCst);
+    let slot = RunSlot(state.active_runs.clone());
+    if max > 0 && before >= max {
+        return Err(AppError::Busy {
+            message: format!(
+                "The server is running as many MoA runs as it allows ({max}); please try again in a few seconds."
+            ),
+            retry_after_s: 5,
+        });
     }
+    Ok(slot)
 }
 
-impl Drop for ActiveRun {
+impl Drop for RunSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
