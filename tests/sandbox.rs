@@ -204,8 +204,8 @@ async fn two_gigabytes_of_output_are_cut_off_quickly() {
 #[tokio::test]
 async fn hostile_submissions_get_no_points_and_clear_reasons() {
     let grader = grader_with(|s| {
-        // Generous for a loaded CI machine: the crash case (about 0.7 s of CPU before the
-        // segfault) must finish well inside both.
+        // Generous for a loaded CI machine; every case below but the endless loops ends in
+        // well under 0.5 s of CPU.
         s.limits.wall = Duration::from_secs(6);
         s.module_timeout = Duration::from_secs(2);
     })
@@ -228,8 +228,10 @@ sys.modules["os"]._exit(0)
         ),
         (
             "interpreter crash",
-            // C recursion past the stack: a segmentation fault.
-            "import sys\nsys.setrecursionlimit(10 ** 7)\nnested = []\nfor _ in range(10 ** 6):\n    nested = [nested]\nrepr(nested)\n",
+            // C recursion past the stack: a segmentation fault. Hashing nested tuples recurses
+            // without a depth check at linear cost (the repr of nested lists, used before, scans
+            // every enclosing list at each level: seconds of CPU before the crash).
+            "nested = ()\nfor _ in range(5 * 10 ** 5):\n    nested = (nested,)\nhash(nested)\n",
             GradeStatus::Rejected,
             "crashed",
         ),
