@@ -2,93 +2,86 @@
 
 use std::path::PathBuf;
 
+use clap::{Parser, Subcommand};
+
 use crate::config::Settings;
 use crate::grader::report::GradeReport;
 use crate::grader::{GradeError, Grader, GraderSettings};
 
-const USAGE: &str = "\
-moa-workshop — Mixture-of-Agents workshop server
-
-USAGE:
-    moa-workshop serve [--listen ADDR]
-        Run the web app (default address: $MOA_LISTEN, else 127.0.0.1:8080).
-    moa-workshop grade [--json] [--challenge ID] FILE
-        Grade one Python file exactly as the server would. Exit code 0 whenever a verdict
-        was reached, whatever the score.
-
-Settings come from the environment or a .env file; see .env.example.
-";
-
+/// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Serve { listen: Option<String> },
     Grade { json: bool, challenge: Option<String>, file: PathBuf },
     SandboxExec(Vec<String>),
-    Help,
-    Version,
 }
 
-/// Parses arguments (without the program name). No command means `serve`.
-pub fn parse(args: &[String]) -> Result<Command, String> {
-    let Some(command) = args.first() else { return Ok(Command::Serve { listen: None }) };
-    let mut rest = args[1..].iter();
-    match command.as_str() {
-        "serve" => {
-            let mut listen = None;
-            while let Some(arg) = rest.next() {
-                match arg.as_str() {
-                    "--listen" => {
-                        listen = Some(rest.next().ok_or("--listen needs an address, e.g. 0.0.0.0:8080")?.clone())
-                    }
-                    other => return Err(format!("serve: unknown argument {other:?}")),
-                }
-            }
-            Ok(Command::Serve { listen })
-        }
-        "grade" => {
-            let (mut json, mut challenge, mut file) = (false, None, None);
-            while let Some(arg) = rest.next() {
-                match arg.as_str() {
-                    "--json" => json = true,
-                    "--challenge" => challenge = Some(rest.next().ok_or("--challenge needs an id")?.clone()),
-                    flag if flag.starts_with("--") => return Err(format!("grade: unknown option {flag:?}")),
-                    path if file.is_none() => file = Some(PathBuf::from(path)),
-                    extra => return Err(format!("grade: only one file at a time ({extra:?} is extra)")),
-                }
-            }
-            let file = file.ok_or("grade: which file? e.g. moa-workshop grade --json solution.py")?;
-            Ok(Command::Grade { json, challenge, file })
-        }
-        "sandbox-exec" => Ok(Command::SandboxExec(args[1..].to_vec())),
-        "-h" | "--help" | "help" => Ok(Command::Help),
-        "-V" | "--version" => Ok(Command::Version),
-        other => Err(format!("unknown command {other:?}")),
+#[derive(Debug, Parser)]
+#[command(
+    name = "moa-workshop",
+    version,
+    about = "Mixture-of-Agents workshop server",
+    after_help = "With no command, `serve` runs. Settings come from the environment or a .env file; see .env.example."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Run the web app.
+    Serve {
+        /// Address to listen on [default: $MOA_LISTEN, else 127.0.0.1:8080].
+        // Not clap's `env`: MOA_LISTEN may come from .env, which Settings reads after parsing.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Grade one Python file exactly as the server would.
+    #[command(after_help = "Exit code 0 whenever a verdict was reached, whatever the score.")]
+    Grade {
+        /// Print the report as one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+        /// The challenge to grade against [default: the default challenge].
+        #[arg(long, value_name = "ID")]
+        challenge: Option<String>,
+        /// The Python file to grade.
+        file: PathBuf,
+    },
+}
+
+/// The launcher's subcommand. Its arguments are the launcher's own protocol (see
+/// `grader::sandbox::launcher_main`), passed through untouched, so it bypasses clap and
+/// never appears in the help.
+const SANDBOX_EXEC: &str = "sandbox-exec";
+
+/// Parses arguments (without the program name). No command means `serve`. `Err` carries
+/// clap's message and exit code (0 for `--help` and `--version`, 2 for a mistake).
+pub fn parse(args: &[String]) -> Result<Command, clap::Error> {
+    if args.first().map(String::as_str) == Some(SANDBOX_EXEC) {
+        return Ok(Command::SandboxExec(args[1..].to_vec()));
     }
+    let cli = Cli::try_parse_from(std::iter::once("moa-workshop").chain(args.iter().map(String::as_str)))?;
+    Ok(match cli.command {
+        None => Command::Serve { listen: None },
+        Some(Sub::Serve { listen }) => Command::Serve { listen },
+        Some(Sub::Grade { json, challenge, file }) => Command::Grade { json, challenge, file },
+    })
 }
 
 /// Runs the command line; returns the process exit code.
 pub fn main(args: Vec<String>) -> i32 {
     let command = match parse(&args) {
         Ok(command) => command,
-        Err(problem) => {
-            eprintln!("moa-workshop: {problem}\n\n{USAGE}");
-            return 2;
+        Err(message) => {
+            let _ = message.print();
+            return message.exit_code();
         }
     };
     // The launcher must stay a single-threaded process: no runtime, no logging, no .env.
     if let Command::SandboxExec(args) = command {
         return crate::grader::sandbox::launcher_main(&args);
-    }
-    match command {
-        Command::Help => {
-            print!("{USAGE}");
-            return 0;
-        }
-        Command::Version => {
-            println!("moa-workshop {}", env!("CARGO_PKG_VERSION"));
-            return 0;
-        }
-        _ => {}
     }
     let _ = dotenvy::dotenv();
     let mut settings = match Settings::from_env() {
@@ -214,17 +207,45 @@ mod tests {
 
     #[test]
     fn parses_the_documented_commands() {
-        assert_eq!(parse(&args(&[])), Ok(Command::Serve { listen: None }));
+        assert_eq!(parse(&args(&[])).unwrap(), Command::Serve { listen: None });
+        assert_eq!(parse(&args(&["serve"])).unwrap(), Command::Serve { listen: None });
         assert_eq!(
-            parse(&args(&["serve", "--listen", "0.0.0.0:8080"])),
-            Ok(Command::Serve { listen: Some("0.0.0.0:8080".into()) })
+            parse(&args(&["serve", "--listen", "0.0.0.0:8080"])).unwrap(),
+            Command::Serve { listen: Some("0.0.0.0:8080".into()) }
         );
         assert_eq!(
-            parse(&args(&["grade", "--json", "--challenge", "x", "f.py"])),
-            Ok(Command::Grade { json: true, challenge: Some("x".into()), file: "f.py".into() })
+            parse(&args(&["grade", "--json", "--challenge", "x", "f.py"])).unwrap(),
+            Command::Grade { json: true, challenge: Some("x".into()), file: "f.py".into() }
         );
-        assert!(parse(&args(&["grade"])).unwrap_err().contains("which file"));
-        assert!(parse(&args(&["serve", "--port", "1"])).is_err());
-        assert!(parse(&args(&["frobnicate"])).is_err());
+        assert_eq!(
+            parse(&args(&["grade", "f.py"])).unwrap(),
+            Command::Grade { json: false, challenge: None, file: "f.py".into() }
+        );
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors_and_help_is_not() {
+        use clap::error::ErrorKind;
+        let kind = |list: &[&str]| parse(&args(list)).unwrap_err().kind();
+        assert_eq!(kind(&["grade"]), ErrorKind::MissingRequiredArgument);
+        assert_eq!(kind(&["grade", "a.py", "b.py"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["serve", "--port", "1"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["serve", "--listen"]), ErrorKind::InvalidValue);
+        assert_eq!(kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);
+        for list in [&["--help"][..], &["serve", "--help"], &["grade", "-h"], &["help", "grade"]] {
+            let error = parse(&args(list)).unwrap_err();
+            assert_eq!((error.kind(), error.exit_code()), (ErrorKind::DisplayHelp, 0), "{list:?}");
+        }
+        assert_eq!(parse(&args(&["--version"])).unwrap_err().exit_code(), 0);
+        assert_eq!(parse(&args(&["serve", "--port", "1"])).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn the_launcher_gets_its_arguments_untouched_and_stays_out_of_the_help() {
+        let raw = ["sandbox-exec", "--probe", "--cpu-seconds", "5", "--", "python3", "-c", "--help", "--"];
+        assert_eq!(parse(&args(&raw)).unwrap(), Command::SandboxExec(args(&raw[1..])));
+        let help = parse(&args(&["--help"])).unwrap_err().render().to_string();
+        assert!(help.contains("serve") && help.contains("grade"), "{help}");
+        assert!(!help.contains("sandbox"), "{help}");
     }
 }
