@@ -55,6 +55,8 @@ async fn main() -> Result<(), String> {
         "LLM_BASE_URL" => Some(fake.base_url.clone()),
         "LLM_API_KEY" => Some("sk-bench".into()),
         "MOA_MODELS" => Some("fake:32768".into()),
+        // Many runs from this one client: the fair-use bound on calls per minute is lifted.
+        "MOA_CALLS_PER_MINUTE" | "MOA_CALLS_PER_IP_PER_MINUTE" => Some("0".into()),
         _ => None,
     })?;
     // The grader is not needed here; without its launcher it just reports itself unavailable.

@@ -91,14 +91,23 @@ fn processes_working_in(dir: &Path) -> Vec<(u32, PathBuf)> {
         .collect()
 }
 
-async fn generate(client: &reqwest::Client, server: &Server, name: &str, prompt: &str) -> String {
+/// Claims `name` and returns its participant token.
+async fn claim(client: &reqwest::Client, server: &Server, name: &str) -> String {
+    let response = client.post(server.url("/api/participants")).json(&json!({ "name": name })).send().await.unwrap();
+    assert_eq!(response.status(), 201, "{name}");
+    response.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+}
+
+/// Generates as `token`'s participant and returns the generation id.
+async fn generate(client: &reqwest::Client, server: &Server, token: &str, prompt: &str) -> String {
     let config = json!({"main_model": "fake-main", "main_temperature": 0.1, "cycles": 1,
         "system_prompt": "You are the main model. {helper_response}",
         "layer_agents": [{"name": "a", "model": "fake-agent", "temperature": 0.1, "max_tokens": 256,
                           "prompt": "Help. {helper_response}"}]});
     let response = client
         .post(server.url("/api/generate"))
-        .json(&json!({"participant": name, "config": config, "prompt": prompt}))
+        .header("x-participant-token", token)
+        .json(&json!({"config": config, "prompt": prompt}))
         .send()
         .await
         .unwrap();
@@ -116,10 +125,11 @@ async fn generate(client: &reqwest::Client, server: &Server, name: &str, prompt:
 }
 
 /// Submits; `None` when no answer came (the server died).
-async fn submit(client: &reqwest::Client, base: &str, name: &str, generation: &str) -> Option<Value> {
+async fn submit(client: &reqwest::Client, base: &str, name: &str, token: &str, generation: &str) -> Option<Value> {
     let response = client
         .post(format!("{base}/api/submissions"))
-        .json(&json!({"participant": name, "generation_id": generation}))
+        .header("x-participant-token", token)
+        .json(&json!({"generation_id": generation}))
         .send()
         .await
         .ok()?;
@@ -146,22 +156,28 @@ async fn killing_the_server_mid_grading_loses_nothing_that_was_answered() {
     let server = Server::start(dir.path(), &fake.base_url);
     let crowd: Vec<String> = (0..24).map(|n| format!("Crash {n:02}")).collect();
     let mut generations = Vec::new();
+    let mut tokens = Vec::new();
     for name in &crowd {
-        generations.push(generate(&client, &server, name, "write it").await);
+        let token = claim(&client, &server, name).await;
+        generations.push(generate(&client, &server, &token, "write it").await);
+        tokens.push(token);
     }
-    let sleeper = generate(&client, &server, "Sleepy", "write it, then sleep").await;
+    let sleepy = claim(&client, &server, "Sleepy").await;
+    let sleeper = generate(&client, &server, &sleepy, "write it, then sleep").await;
 
     // The sleeper takes a grading slot and stays in it; the others race for the rest.
     let sleeping = tokio::spawn({
         let (client, url, sleeper) = (client.clone(), server.url("/api/submissions"), sleeper.clone());
-        async move { client.post(url).json(&json!({"participant": "Sleepy", "generation_id": sleeper})).send().await }
+        async move {
+            client.post(url).header("x-participant-token", sleepy).json(&json!({"generation_id": sleeper})).send().await
+        }
     });
     let (answered_tx, mut answered_rx) = tokio::sync::mpsc::unbounded_channel();
-    for (name, generation) in crowd.iter().zip(&generations) {
-        let (client, base, name, generation, answered) =
-            (client.clone(), server.base.clone(), name.clone(), generation.clone(), answered_tx.clone());
+    for ((name, generation), token) in crowd.iter().zip(&generations).zip(&tokens) {
+        let (client, base, name, generation, answered, token) =
+            (client.clone(), server.base.clone(), name.clone(), generation.clone(), answered_tx.clone(), token.clone());
         tokio::spawn(async move {
-            if let Some(body) = submit(&client, &base, &name, &generation).await {
+            if let Some(body) = submit(&client, &base, &name, &token, &generation).await {
                 let _ = answered.send((name, body));
             }
         });
@@ -218,8 +234,8 @@ async fn killing_the_server_mid_grading_loses_nothing_that_was_answered() {
         assert_eq!(row["best_score"], body["total"]);
     }
     // Everyone resubmits (the page retries); answered ones get their stored submission back.
-    for (name, generation) in crowd.iter().zip(&generations) {
-        let body = submit(&client, &server.base, name, generation).await.expect("answered after the restart");
+    for ((name, generation), token) in crowd.iter().zip(&generations).zip(&tokens) {
+        let body = submit(&client, &server.base, name, token, generation).await.expect("answered after the restart");
         if let Some((_, first)) = answered.iter().find(|(n, _)| n == name) {
             assert_eq!(body["submission_id"], first["submission_id"], "{name}: the same submission");
         }

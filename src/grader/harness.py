@@ -1,18 +1,39 @@
 # Runs one submission inside the sandbox and reports observations; it never scores.
 #
 # Once started it prints "ready" (no nonce: nothing submitted has run yet). Then the Rust
-# side sends one JSON job on stdin and reads lines "<nonce> <json>" on stdout:
+# side sends one JSON job on stdin and reads lines "<nonce> <json>" on stdout, each written
+# after a newline of its own (a submission's unfinished line cannot swallow a record):
 #   {"kind": "rules", "ok": bool, "reason": str}
 #   {"kind": "module", "ok": bool, "reason": str}
 #   {"kind": "call", "id": str, "outcome": "returned"|"raised"|"timed_out",
 #    "value": tagged, "error": str, "watched": tagged users list after the call, "ms": float}
-#   {"kind": "end"}
+#   {"kind": "tampered", "reason": str}   the run is refused; nothing follows
+#   {"kind": "end"}                        then the process exits with 0 at once
 # Values are tagged so that Python types survive JSON exactly:
 #   ["n"] None, ["b", bool], ["i", "digits"], ["f", "repr"], ["s", str],
+#   ["z", [code points]] a str holding surrogates (JSON strings cannot carry them),
 #   ["l", [...]] list, ["t", [...]] tuple, ["d", [[k, v], ...]] dict,
 #   ["o", "type name"] anything else (not plain data; the scorer treats it as opaque).
-# Everything this file needs is bound before the submission runs, so code that
-# patches builtins or modules cannot change how observations are written.
+# Every length cap comes from the job ("caps"); the Rust side owns them.
+#
+# Integrity: the submission runs in this interpreter, so the harness keeps what it must not
+# lose out of its reach, and checks after every call that nothing it relies on was changed.
+# - Every builtin and helper is bound when this file loads (closures of `_make_harness`),
+#   before any submitted code runs; `__main__` keeps no harness names.
+# - The submission's code runs below exactly two Python frames: the module frame (whose
+#   names are `__main__`'s, empty of harness state) and `run_step`, which holds no secret.
+#   The stages are chained with `map` (C code), so the frame that knows the nonce (`emit`)
+#   is never on the stack while submitted code could run.
+# - An audit hook (it cannot be removed) refuses, and reports as tampering, what would reach
+#   the rest: gc's object walks (and importing gc), sys._current_frames, trace/profile hooks,
+#   new audit hooks, ctypes, replacing a function's __code__, and frame access while the
+#   harness itself runs; paths into /proc it refuses as "Permission denied", as Landlock does.
+#   Automatic gc is off and every result is kept, so no finalizer runs in the harness's frames.
+# - After each step, in `check` (which knows no nonce): the audit hook's findings, gc, every
+#   signal handler (a foreign one is set to SIG_IGN before `emit` runs), `__main__`'s names
+#   and the reachable harness functions' defaults, globals and closures; any change refuses
+#   the run. The process exits with 0 right after its last record and skips the
+#   interpreter's clean-up (and the submission's exit handlers).
 #
 # The interpreter starts before there is a submission (the server keeps some waiting): it sets
 # up, prints "ready", and blocks reading the job; the job's time starts when it is sent.
@@ -21,302 +42,494 @@
 # `_ast`, `_json` and `_signal` rather than `ast`, `json` and `signal`, whose Python layers
 # import `re`, `enum`, `contextlib` and more: about 10 ms of CPU for every submission.
 
-import sys
-import time
 
-import _ast
-import _signal
-from posix import _exit
+def _make_harness(main_globals):
+    import sys
+    import time
 
-try:
-    from _json import encode_basestring_ascii as _quote
-    from _json import make_scanner as _make_scanner
-except ImportError:  # an interpreter without the C accelerator: the same, in Python
-    from json.encoder import py_encode_basestring_ascii as _quote
-    from json.scanner import py_make_scanner as _make_scanner
+    import _ast
+    import _signal
+    import gc
+    from posix import _exit
+    from posix import write as _fd_write
 
-_write = sys.stdout.buffer.write
-_flush = sys.stdout.buffer.flush
-_perf = time.perf_counter
-_setitimer = _signal.setitimer
-_type = type
-_len = len
-_str = str
-_repr = repr
-_isinstance = isinstance
-_getattr = getattr
-_dict_items = dict.items
-_join = ", ".join
-_BaseException = BaseException
-_NoneType = type(None)
-_Exception = Exception
-_callable = callable
-_round = round
-_AST = _ast.AST
-_ITIMER_REAL = _signal.ITIMER_REAL
+    try:
+        from _json import encode_basestring_ascii as _quote
+        from _json import make_scanner as _make_scanner
+    except ImportError:  # an interpreter without the C accelerator: the same, in Python
+        from json.encoder import py_encode_basestring_ascii as _quote
+        from json.scanner import py_make_scanner as _make_scanner
 
-MAX_DEPTH = 24
-MAX_NODES = 50_000
-MAX_STR = 200_000
+    # Bound now: later lookups would see whatever the submission put in builtins.
+    _type = type
+    _len = len
+    _str = str
+    _int = int
+    _float = float
+    _bool = bool
+    _list = list
+    _tuple = tuple
+    _dict = dict
+    _NoneType = type(None)
+    _repr = repr
+    _isinstance = isinstance
+    _getattr = getattr
+    _callable = callable
+    _round = round
+    _map = map
+    _ord = ord
+    _zip = zip
+    _set = set
+    _compile = compile
+    _exec = exec
+    _BaseException = BaseException
+    _Exception = Exception
+    _UnicodeError = UnicodeError
+    _RuntimeError = RuntimeError
+    _SyntaxError = SyntaxError
+    _RecursionError = RecursionError
+    _dict_items = dict.items
+    _dict_get = dict.get
+    _list_append = list.append
+    _join = ", ".join
+    _concat = "".join
+    _perf = time.perf_counter
+    _setitimer = _signal.setitimer
+    _getsignal = _signal.getsignal
+    _setsignal = _signal.signal
+    _SIG_IGN = _signal.SIG_IGN
+    _ITIMER_REAL = _signal.ITIMER_REAL
+    _ITIMERS = (_signal.ITIMER_REAL, _signal.ITIMER_VIRTUAL, _signal.ITIMER_PROF)
+    _SIGNALS = _tuple(sorted(_signal.valid_signals()))
+    _AST = _ast.AST
+    _gc_disable = gc.disable
+    _gc_isenabled = gc.isenabled
+    _getrecursionlimit = sys.getrecursionlimit
+    _setrecursionlimit = sys.setrecursionlimit
+    _addaudithook = sys.addaudithook
+    _stdin = sys.stdin
+    _sys = sys
+    _name_of_type = type.__dict__["__name__"].__get__
 
-
-class _CallTimeout(BaseException):
-    pass
-
-
-class _Sink:
-    """Stands in for stdout/stderr while submitted code runs: keeps nothing."""
-
-    def write(self, text):
-        return _len(text)
-
-    def flush(self):
+    class _CallTimeout(BaseException):
         pass
 
-    def isatty(self):
+    class _Sink:
+        """Stands in for stdout/stderr while submitted code runs: keeps nothing."""
+
+        def write(self, text):
+            return _len(text)
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    class _JsonSettings:
+        """What json.loads would use: plain dicts, floats, ints; NaN and Infinity as floats."""
+
+        strict = True
+        object_hook = None
+        object_pairs_hook = None
+        parse_float = float
+        parse_int = int
+        parse_constant = float
+        memo = {}
+
+    _scan = _make_scanner(_JsonSettings())
+
+    # --- the audit hook: what the submission may not do, and what it tried -----------------
+
+    # [harness running (frames are off limits), first refused event or None]
+    audit = [False, None]
+    refused_always = frozenset((
+        "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames",
+        "sys.settrace", "sys.setprofile", "sys.addaudithook", "sys.monitoring.register_callback",
+        "sys._setprofileallthreads", "sys._settraceallthreads", "sys.remote_exec",
+        "_thread.start_new_thread",  # audited from Python 3.13; seccomp refuses threads anyway
+    ))
+    refused_imports = frozenset(("gc", "ctypes", "_ctypes", "_testcapi", "_testinternalcapi", "_testbuffer"))
+    path_events = frozenset(("open", "os.symlink", "os.link", "os.chdir", "os.listdir", "os.scandir"))
+    frame_attributes = frozenset(("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code", "f_back"))
+
+    def reads_own_memory(path, _type=_type, _str=_str, _bytes=bytes):
+        """A path into /proc (the process's memory, maps, fds): Landlock refuses it where it
+        runs; this refuses the plain spellings everywhere (links to it, and changing into it).
+        Path-like objects are not asked (that would run their code here)."""
+        if _type(path) is _bytes:
+            path = path.decode("latin-1")
+        if _type(path) is not _str:
+            return None
+        if "/proc" in path or path[:4] == "proc" or "/dev/fd" in path or path[-3:] == "mem":
+            return path
+        return None
+
+    def on_audit(event, args, audit=audit, refused_always=refused_always, refused_imports=refused_imports,
+                 frame_attributes=frame_attributes, _type=_type, _str=_str, _RuntimeError=_RuntimeError,
+                 reads_own_memory=reads_own_memory, path_events=path_events, _PermissionError=PermissionError):
+        if event in path_events and reads_own_memory(args[0]) is not None:
+            # Refused as the kernel would (Landlock does where it runs): not called tampering,
+            # so probing the sandbox stays a submission's own business.
+            raise _PermissionError(13, "Permission denied", reads_own_memory(args[0]))
+        if event in refused_always or event[:7] == "ctypes.":
+            what = "it used " + event
+        elif event == "import" and _type(args[0]) is _str and args[0] in refused_imports:
+            what = "it imported " + args[0]
+        elif event == "object.__setattr__" and _type(args[1]) is _str and args[1] == "__code__":
+            what = "it replaced a function's code"
+        elif audit[0] and (event == "sys._getframe" or (
+                event == "object.__getattr__" and _type(args[1]) is _str and args[1] in frame_attributes)):
+            what = "it looked at the grader's frames"
+        else:
+            return
+        if audit[1] is None:
+            audit[1] = what
+        raise _RuntimeError("not allowed while grading: " + event)
+
+    # --- encoding records -------------------------------------------------------------------
+
+    def encode(value):
+        """JSON as json.dumps writes it, for the values records hold (ASCII only)."""
+        kind = _type(value)
+        if kind is _str:
+            return _quote(value)
+        if kind is _list:
+            return "[" + _join([encode(v) for v in value]) + "]"
+        if kind is _dict:
+            return "{" + _join([_quote(k) + ": " + encode(v) for k, v in _dict_items(value)]) + "}"
+        if value is None:
+            return "null"
+        if value is True:
+            return "true"
+        if value is False:
+            return "false"
+        return _repr(value)  # the harness's own ints and finite floats
+
+    def has_surrogates(text):
+        if text.isascii():
+            return False
+        try:
+            text.encode("utf-8")  # "strict" is built in: no codec registry involved
+        except _UnicodeError:
+            return True
         return False
 
+    def plain_text(text, cap):
+        """`text` cut to `cap` characters, surrogates written as \\udxxx (for messages)."""
+        text = text[:cap]
+        if has_surrogates(text):
+            text = _concat(["\\u%04x" % _ord(c) if 0xD800 <= _ord(c) <= 0xDFFF else c for c in text])
+        return text
 
-class _JsonSettings:
-    """What json.loads would use: plain dicts, floats, ints; NaN and Infinity as floats."""
+    caps = {}  # from the job
 
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = float
-    memo = {}
+    def tag(value, depth, budget):
+        budget[0] -= 1
+        if budget[0] < 0 or depth > caps["depth"]:
+            return ["o", "value too large or too deep"]
+        kind = _type(value)
+        if value is None:
+            return ["n"]
+        if kind is _bool:
+            return ["b", value]
+        if kind is _int:
+            try:
+                return ["i", _str(value)]
+            except _Exception:
+                return ["o", "int too large"]
+        if kind is _float:
+            return ["f", _repr(value)]
+        if kind is _str:
+            if _len(value) > caps["str"]:
+                return ["o", "str too long"]
+            if has_surrogates(value):
+                return ["z", _list(_map(_ord, value))]
+            return ["s", value]
+        if kind is _list:
+            return ["l", [tag(v, depth + 1, budget) for v in value]]
+        if kind is _tuple:
+            return ["t", [tag(v, depth + 1, budget) for v in value]]
+        if kind is _dict:
+            return ["d", [[tag(k, depth + 1, budget), tag(v, depth + 1, budget)] for k, v in _dict_items(value)]]
+        return ["o", type_name(kind)]
 
+    def type_name(kind):
+        # type's own descriptor: a metaclass cannot run code here or lie about the name
+        name = _name_of_type(kind)
+        if _type(name) is not _str:
+            return "object"
+        return plain_text(name, caps["name"])
 
-_scan = _make_scanner(_JsonSettings())
-
-
-def _encode(value):
-    """JSON as json.dumps writes it, for the values records hold (ASCII only)."""
-    kind = _type(value)
-    if kind is str:
-        return _quote(value)
-    if kind is list:
-        return "[" + _join([_encode(v) for v in value]) + "]"
-    if kind is dict:
-        return "{" + _join([_quote(k) + ": " + _encode(v) for k, v in _dict_items(value)]) + "}"
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    return _repr(value)  # the harness's own ints and finite floats
-
-
-def _emit(nonce, record):
-    _write((nonce + " " + _encode(record) + "\n").encode("utf-8", "replace"))
-    _flush()
-
-
-def _tag(value, depth, budget):
-    budget[0] -= 1
-    if budget[0] < 0 or depth > MAX_DEPTH:
-        return ["o", "value too large or too deep"]
-    kind = _type(value)
-    if value is None:
-        return ["n"]
-    if kind is bool:
-        return ["b", value]
-    if kind is int:
+    def describe(exc):
+        name = type_name(_type(exc))
         try:
-            return ["i", _str(value)]
-        except _Exception:
-            return ["o", "int too large"]
-    if kind is float:
-        return ["f", _repr(value)]
-    if kind is str:
-        if _len(value) > MAX_STR:
-            return ["o", "str too long"]
-        return ["s", value]
-    if kind is list:
-        return ["l", [_tag(v, depth + 1, budget) for v in value]]
-    if kind is tuple:
-        return ["t", [_tag(v, depth + 1, budget) for v in value]]
-    if kind is dict:
-        return ["d", [[_tag(k, depth + 1, budget), _tag(v, depth + 1, budget)] for k, v in _dict_items(value)]]
-    try:
-        name = kind.__name__
-        if _type(name) is not str:
-            name = "object"
-    except _BaseException:
-        name = "object"
-    return ["o", name]
+            text = _str(exc)
+        except _BaseException:
+            text = ""
+        if _type(text) is not _str:
+            text = ""
+        text = plain_text(text, caps["error"])
+        return name + (": " + text if text else "")
 
+    def on_alarm(signum, frame):
+        raise _CallTimeout()
 
-def tag(value):
-    return _tag(value, 0, [MAX_NODES])
+    # --- the rules (before any submitted code runs) ------------------------------------------
 
+    def rule_broken(node, rules):
+        """The first rule `node` itself breaks (its children are checked separately), or None."""
+        kind = _type(node)
+        if kind is _ast.Import:
+            for alias in node.names:
+                if not module_allowed(alias.name, rules["allowed_imports"]):
+                    return "import of '%s' is not allowed" % alias.name
+        elif kind is _ast.ImportFrom:
+            module = node.module or ""
+            if node.level or not module_allowed(module, rules["allowed_imports"]):
+                return "import from '%s' is not allowed" % ("." * node.level + module)
+        elif kind is _ast.Call:
+            func = node.func
+            if _type(func) is _ast.Name and func.id in rules["forbidden_calls"]:
+                return "calling %s() is not allowed" % func.id
+            if _type(func) is _ast.Attribute and func.attr in rules["forbidden_methods"]:
+                return "calling .%s() is not allowed" % func.attr
+        elif kind is _ast.Attribute:
+            if node.attr in rules["forbidden_attributes"]:
+                return "the attribute %s is not allowed" % node.attr
+        return None
 
-def _describe(exc):
-    name = _type(exc).__name__
-    try:
-        text = _str(exc)
-    except _BaseException:
-        text = ""
-    if _type(text) is not str:
-        text = ""
-    text = text[:300]
-    return name + (": " + text if text else "")
+    def module_allowed(name, allowed):
+        return name in allowed or name.split(".")[0] in allowed
 
+    def check_rules(code, rules):
+        try:
+            tree = _compile(code, "submission.py", "exec", _ast.PyCF_ONLY_AST)
+        except _SyntaxError as exc:
+            return "not valid Python: %s (line %s)" % (exc.msg, exc.lineno)
+        except _RecursionError:
+            return "the code is nested too deeply to check"
+        except _BaseException as exc:
+            return "not valid Python: %s" % describe(exc)
+        rules = {key: _set(values) for key, values in _dict_items(rules)}
+        # Depth first, each node before its children, in source order: the first problem found
+        # is the first in the code. A stack, not recursion, so deep nesting cannot stop the check.
+        pending = [tree]
+        while pending:
+            node = pending.pop()
+            problem = rule_broken(node, rules)
+            if problem is not None:
+                return "line %d: %s" % (_getattr(node, "lineno", 0), problem)
+            children = []
+            for field in node._fields:
+                child = _getattr(node, field, None)
+                if _isinstance(child, _AST):
+                    children.append(child)
+                elif _type(child) is _list:
+                    children.extend([c for c in child if _isinstance(c, _AST)])
+            children.reverse()
+            pending.extend(children)
+        return None
 
-def _on_alarm(signum, frame):
-    raise _CallTimeout()
+    # --- running the submission: no secret in reach -----------------------------------------
 
+    # [code, function name, module timeout, call timeout, the function once defined]
+    run = [None, None, 0.0, 0.0, None]
+    namespace = {}
 
-def _rule_broken(node, rules):
-    """The first rule `node` itself breaks (its children are checked separately), or None."""
-    kind = _type(node)
-    if kind is _ast.Import:
-        for alias in node.names:
-            if not _module_allowed(alias.name, rules["allowed_imports"]):
-                return "import of '%s' is not allowed" % alias.name
-    elif kind is _ast.ImportFrom:
-        module = node.module or ""
-        if node.level or not _module_allowed(module, rules["allowed_imports"]):
-            return "import from '%s' is not allowed" % ("." * node.level + module)
-    elif kind is _ast.Call:
-        func = node.func
-        if _type(func) is _ast.Name and func.id in rules["forbidden_calls"]:
-            return "calling %s() is not allowed" % func.id
-        if _type(func) is _ast.Attribute and func.attr in rules["forbidden_methods"]:
-            return "calling .%s() is not allowed" % func.attr
-    elif kind is _ast.Attribute:
-        if node.attr in rules["forbidden_attributes"]:
-            return "the attribute %s is not allowed" % node.attr
-    return None
+    def run_step(step, run=run, namespace=namespace):
+        """Runs one step of the submission: (record, returned value, input to look at after).
+        Values are tagged later, out of the submission's reach."""
+        if step is None:
+            return ({"kind": "end"}, None, None)
+        if step is run:
+            return (run_module(run, namespace), None, None)
+        return run_call(run[4], step, run[3])
 
+    def run_module(run, namespace, _setitimer=_setitimer, _exec=_exec, _compile=_compile):
+        _setitimer(_ITIMER_REAL, run[2])
+        try:
+            _exec(_compile(run[0], "submission.py", "exec"), namespace)
+            _setitimer(_ITIMER_REAL, 0)
+            function = _dict_get(namespace, run[1])
+            if function is None or not _callable(function):
+                return {"kind": "module", "ok": False, "reason": "the code does not define %s()" % run[1]}
+        except _CallTimeout:
+            return {"kind": "module", "ok": False, "timed_out": True, "reason": "running the module took too long"}
+        except _BaseException as exc:
+            _setitimer(_ITIMER_REAL, 0)
+            return {"kind": "module", "ok": False, "reason": "running the module raised %s" % describe(exc)}
+        run[4] = function
+        return {"kind": "module", "ok": True, "reason": None}
 
-def _module_allowed(name, allowed):
-    return name in allowed or name.split(".")[0] in allowed
+    def run_call(function, spec, limit, _setitimer=_setitimer, _perf=_perf, _CallTimeout=_CallTimeout,
+                 _BaseException=_BaseException):
+        args = spec["args"]
+        value = error = None
+        started = _perf()
+        _setitimer(_ITIMER_REAL, limit)
+        try:
+            if spec["keywords"]:
+                value = function(users=args[0], start_date=args[1], end_date=args[2])
+            else:
+                value = function(args[0], args[1], args[2])
+            _setitimer(_ITIMER_REAL, 0)
+            outcome = "returned"
+        except _CallTimeout:
+            _setitimer(_ITIMER_REAL, 0)
+            outcome = "timed_out"
+        except _BaseException as exc:
+            _setitimer(_ITIMER_REAL, 0)
+            outcome = "raised"
+            error = describe(exc)
+        record = {"kind": "call", "id": spec["id"], "outcome": outcome,
+                  "ms": _round((_perf() - started) * 1000, 3)}
+        if error is not None:
+            record["error"] = error
+        watched = args[0] if spec["watch_users"] and outcome != "timed_out" else None
+        return (record, value, watched)
 
+    # --- checking, then writing: only here is the nonce known -------------------------------
 
-def check_rules(code, rules):
-    try:
-        tree = compile(code, "submission.py", "exec", _ast.PyCF_ONLY_AST)
-    except SyntaxError as exc:
-        return "not valid Python: %s (line %s)" % (exc.msg, exc.lineno)
-    except RecursionError:
-        return "the code is nested too deeply to check"
-    except _BaseException as exc:
-        return "not valid Python: %s" % _describe(exc)
-    rules = {key: set(values) for key, values in _dict_items(rules)}
-    # Depth first, each node before its children, in source order: the first problem found is
-    # the first in the code. A stack, not recursion, so deep nesting cannot stop the check.
-    pending = [tree]
-    while pending:
-        node = pending.pop()
-        problem = _rule_broken(node, rules)
+    # What the submission could reach and change; kept as it is before the submission runs.
+    guarded = (run_step, run_module, run_call, describe, type_name, plain_text, has_surrogates, on_alarm)
+
+    def state_now():
+        """A flat list of every object the harness relies on, compared by identity."""
+        state = []
+        for function in guarded:
+            # (`__code__` is not read here: replacing it is refused by the audit hook.)
+            state += [function, function.__defaults__, function.__kwdefaults__, function.__globals__]
+            state += [cell.cell_contents for cell in function.__closure__ or ()]
+        for key, value in _dict_items(main_globals):
+            state += [key, value]
+        for key, value in _dict_items(caps):
+            state += [key, value]
+        return state
+
+    def tampering(before, handlers, recursion_limit):
+        """What the submission changed in the harness, or None; also takes back what it set up
+        to run later (a handler it installed would run, with the harness's frame, at the next
+        signal)."""
+        audit[0] = True  # from here until the next step, frames are off limits
+        was_enabled = _gc_isenabled()
+        _gc_disable()
+        if _getrecursionlimit() < recursion_limit:  # lowered, the harness itself could fail
+            _setrecursionlimit(recursion_limit)
+        for which in _ITIMERS:
+            _setitimer(which, 0)
+        foreign = False
+        for signum, was, now in _zip(_SIGNALS, handlers, _map(_getsignal, _SIGNALS)):
+            if now is not was:
+                _setsignal(signum, _SIG_IGN)
+                foreign = True
+        if audit[1] is not None:
+            return audit[1]
+        if was_enabled:
+            return "it turned garbage collection back on"
+        if foreign:
+            return "it installed a signal handler"
+        now = state_now()
+        if _len(now) != _len(before):
+            return "it changed the grader's state"
+        for x, y in _zip(now, before):
+            if x is not y:
+                return "it changed the grader's state"
+        return None
+
+    armed = []  # [state, signal handlers], taken just before the submission runs
+    kept = []  # every step's result: nothing it returned is freed (no finalizer runs) from here on
+
+    def arm():
+        armed[:] = [state_now(), [_getsignal(s) for s in _SIGNALS]]
+
+    def check(result, recursion_limit=_getrecursionlimit()):
+        """(what was tampered with or None, the step's result). Knows no nonce: a signal the
+        submission arranged may still arrive here, before `tampering` takes its handler back."""
+        _list_append(kept, result)
+        return (tampering(armed[0], armed[1], recursion_limit), result)
+
+    def make_writer(nonce):
+        prefix = "\n" + nonce + " "
+
+        def write(record):
+            data = (prefix + encode(record) + "\n").encode("ascii")
+            while data:
+                data = data[_fd_write(1, data):]
+
+        def emit(checked):
+            """Writes one step's record. No submitted code can run from here on: no handler of
+            its is left, gc is off, and tagging only looks at exact built-in types."""
+            problem, (record, value, watched) = checked
+            if problem is not None:
+                write({"kind": "tampered", "reason": plain_text(problem, caps["error"])})
+                _exit(0)
+            if record["kind"] == "call":
+                if record["outcome"] == "returned":
+                    record["value"] = tag(value, 0, [caps["nodes"]])
+                if watched is not None:
+                    record["watched"] = tag(watched, 0, [caps["nodes"]])
+            write(record)
+            kind = record["kind"]
+            if kind == "end" or (kind == "module" and not record["ok"]):
+                _exit(0)
+            audit[0] = False
+
+        return write, emit
+
+    def prepare():
+        """Reads the job, checks the rules, and returns the run: an iterator that the module
+        frame drains, each item one step through `run_step`, `check` and `emit`."""
+        del main_globals["_harness"]
+        data = _stdin.buffer.read()
+        _stdin.close()
+        if not data:
+            _exit(0)  # never used: the server closed the pipe (shutting down, or a spare)
+        job = _scan(data.decode("utf-8"), 0)[0]
+        caps.update(job["caps"])
+        write, emit = make_writer(job["nonce"])
+        del job["nonce"], data
+
+        problem = check_rules(job["code"], job["rules"])
+        write({"kind": "rules", "ok": problem is None, "reason": problem})
         if problem is not None:
-            return "line %d: %s" % (_getattr(node, "lineno", 0), problem)
-        children = []
-        for field in node._fields:
-            child = _getattr(node, field, None)
-            if _isinstance(child, _AST):
-                children.append(child)
-            elif _type(child) is list:
-                children.extend([c for c in child if _isinstance(c, _AST)])
-        children.reverse()
-        pending.extend(children)
-    return None
+            _exit(0)
 
+        run[:4] = [job["code"], job["function"], job["module_timeout_s"], job["call_timeout_s"]]
+        _setsignal(_signal.SIGALRM, on_alarm)
+        sink = _Sink()
+        _sys.stdout = sink
+        _sys.stderr = sink
+        namespace["__name__"] = "submission"
+        namespace["__builtins__"] = main_globals["__builtins__"]
+        steps = [run] + job["calls"] + [None]
+        del job
+        _addaudithook(on_audit)
+        _gc_disable()
+        arm()
+        return _map(emit, _map(check, _map(run_step, steps)))
 
-def run_call(nonce, function, spec, limit):
-    args = spec["args"]
-    watch = spec.get("watch_users")
-    record = {"kind": "call", "id": spec["id"]}
-    started = _perf()
-    _setitimer(_ITIMER_REAL, limit)
-    try:
-        if spec.get("keywords"):
-            value = function(users=args[0], start_date=args[1], end_date=args[2])
-        else:
-            value = function(args[0], args[1], args[2])
-        _setitimer(_ITIMER_REAL, 0)
-        record["outcome"] = "returned"
-        record["value"] = tag(value)
-    except _CallTimeout:
-        _setitimer(_ITIMER_REAL, 0)
-        record["outcome"] = "timed_out"
-    except _BaseException as exc:
-        _setitimer(_ITIMER_REAL, 0)
-        record["outcome"] = "raised"
-        record["error"] = _describe(exc)
-    record["ms"] = _round((_perf() - started) * 1000, 3)
-    if watch and record["outcome"] != "timed_out":
-        record["watched"] = tag(args[0])
-    _emit(nonce, record)
+    def start_like_site(import_path):
+        """What `site` does at a normal start, except running .pth files and sitecustomize."""
+        import site  # frozen, quick; loads `os` as a normal start does
 
+        if import_path:
+            _sys.path[:] = import_path
+        site.setquit()
+        site.setcopyright()
+        site.sethelper()
 
-def _start_like_site(import_path):
-    """What `site` does at a normal start, except running .pth files and sitecustomize."""
-    import site  # frozen, quick; loads `os` as a normal start does
-
-    if import_path:
-        sys.path[:] = import_path
-    site.setquit()
-    site.setcopyright()
-    site.sethelper()
-
-
-def main():
     # argv: -c, then the import path of an ordinary start; the submission sees just ["-c"].
-    _start_like_site(sys.argv[1:])
+    start_like_site(sys.argv[1:])
     del sys.argv[1:]
-    _write(b"ready\n")
-    _flush()
-
-    data = sys.stdin.buffer.read()
-    sys.stdin.close()
-    if not data:
-        return  # never used: the server closed the pipe (shutting down, or a spare)
-    job = _scan(data.decode("utf-8"), 0)[0]
-    nonce = job["nonce"]
-    del job["nonce"]
-
-    problem = check_rules(job["code"], job["rules"])
-    _emit(nonce, {"kind": "rules", "ok": problem is None, "reason": problem})
-    if problem is not None:
-        return
-
-    _signal.signal(_signal.SIGALRM, _on_alarm)
-    sink = _Sink()
-    sys.stdout = sink
-    sys.stderr = sink
-    namespace = {"__name__": "submission", "__builtins__": __builtins__}
-    _setitimer(_ITIMER_REAL, job["module_timeout_s"])
-    try:
-        exec(compile(job["code"], "submission.py", "exec"), namespace)
-        _setitimer(_ITIMER_REAL, 0)
-        function = namespace.get(job["function"])
-        if function is None or not _callable(function):
-            _emit(nonce, {"kind": "module", "ok": False,
-                          "reason": "the code does not define %s()" % job["function"]})
-            return
-    except _CallTimeout:
-        _emit(nonce, {"kind": "module", "ok": False, "timed_out": True,
-                      "reason": "running the module took too long"})
-        return
-    except _BaseException as exc:
-        _setitimer(_ITIMER_REAL, 0)
-        _emit(nonce, {"kind": "module", "ok": False,
-                      "reason": "running the module raised %s" % _describe(exc)})
-        return
-    _emit(nonce, {"kind": "module", "ok": True, "reason": None})
-
-    for spec in job["calls"]:
-        run_call(nonce, function, spec, job["call_timeout_s"])
-    _emit(nonce, {"kind": "end"})
+    # The harness's `gc` is the only one: an import by the submission is refused.
+    sys.modules.pop("gc", None)
+    _fd_write(1, b"ready\n")
+    return prepare, _exit
 
 
-main()
-# Everything is reported and flushed; skip the interpreter's clean-up (milliseconds the
-# server would wait for) and whatever exit handlers the submission registered.
-_flush()
-_exit(0)
+_harness = _make_harness(globals())
+del _make_harness
+# Both harness functions are taken before the run starts; `prepare` deletes `_harness`. The run
+# ends in `_exit(0)` after its last record: reaching the exit below means it was cut short.
+_harness[1](70 + any(_harness[0]()))

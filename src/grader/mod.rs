@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 pub use challenge::Challenge;
 use pool::Pool;
 use pyvalue::PyValue;
+use report::caps;
 pub use report::{GradeReport, GradeStatus};
 use sandbox::{Ending, Interpreter, Layers, Limits, Sandbox};
 use scoring::{Observations, Outcome};
@@ -188,7 +189,8 @@ impl Grader {
         let job = self.job(challenge, code, &nonce);
         let output = self.pool.run(job.to_string().as_bytes()).await.map_err(GradeError::Internal)?;
         let records = parse_records(&output.stdout, &nonce);
-        interpret(challenge, records, &output.ending, &output.stderr)
+        let ran = Run { ending: &output.ending, elapsed: output.elapsed, cpu_limit: self.settings.limits.cpu_seconds };
+        interpret(challenge, records, &ran, &output.stderr).map(GradeReport::capped)
     }
 
     fn job(&self, challenge: &Challenge, code: &str, nonce: &str) -> Json {
@@ -215,6 +217,13 @@ impl Grader {
             "calls": calls,
             "call_timeout_s": self.settings.call_timeout.as_secs_f64(),
             "module_timeout_s": self.settings.module_timeout.as_secs_f64(),
+            "caps": {
+                "name": caps::NAME_CHARS,
+                "error": caps::ERROR_CHARS,
+                "str": caps::STR_CHARS,
+                "nodes": caps::NODES,
+                "depth": caps::DEPTH,
+            },
         })
     }
 }
@@ -243,13 +252,24 @@ fn parse_records(stdout: &[u8], nonce: &str) -> Vec<Result<Json, String>> {
         .collect()
 }
 
-/// Turns the harness's records and the way the process ended into a verdict.
+/// How the sandboxed process ended, with what is needed to tell why.
+struct Run<'a> {
+    ending: &'a Ending,
+    /// From the hand-over to the end.
+    elapsed: Duration,
+    /// The CPU limit (RLIMIT_CPU) in seconds; the kernel enforces it with SIGKILL.
+    cpu_limit: u64,
+}
+
+/// Turns the harness's records and the way the process ended into a verdict. A report is
+/// believed only when the harness wrote its last record and the process then exited with 0.
 fn interpret(
     challenge: &Challenge,
     records: Vec<Result<Json, String>>,
-    ending: &Ending,
+    ran: &Run,
     stderr: &[u8],
 ) -> Result<GradeReport, GradeError> {
+    let ending = ran.ending;
     let verdict = |status, reason: String| Ok(scoring::verdict(challenge, status, Some(reason)));
     let malformed = || {
         verdict(
@@ -275,8 +295,16 @@ fn interpret(
         let why = rules["reason"].as_str().unwrap_or("the code breaks a rule");
         return verdict(GradeStatus::Rejected, format!("Rejected before running: {why}."));
     }
-    let stopped = stop_reason(ending);
+    let stopped = stop_reason(ran);
+    let tampered = |record: &Json| {
+        let why = record["reason"].as_str().unwrap_or("it changed the grader");
+        verdict(
+            GradeStatus::Rejected,
+            format!("The submission tampered with the grader ({why}), so no points were given."),
+        )
+    };
     let module = match next() {
+        Some(Some(record)) if kind(&record) == "tampered" => return tampered(&record),
         Some(Some(module)) if kind(&module) == "module" => module,
         Some(_) => return malformed(),
         None => {
@@ -304,6 +332,9 @@ fn interpret(
     let mut ended = false;
     for record in records.by_ref().map(|r| r.ok()) {
         let Some(record) = record else { return malformed() };
+        if kind(&record) == "tampered" {
+            return tampered(&record);
+        }
         if kind(&record) == "end" {
             ended = true;
             break;
@@ -320,12 +351,25 @@ fn interpret(
     if ended && (outcomes.len() != expected.len() || records.next().is_some()) {
         return malformed();
     }
+    let mut cut_short = None;
     if !ended {
         let (status, why) = stopped;
+        // The rubric (§5): when the time runs out, finished checks keep their points. Only the
+        // limits the server enforces count as that; a record needs the nonce, which submitted
+        // code cannot reach, so what was reported before the cut is the harness's own.
         if status != GradeStatus::TimedOut {
             return verdict(status, format!("Before grading finished, {why}; no points were given."));
         }
         outcomes.resize(expected.len(), Outcome::TimedOut);
+        cut_short = Some(why);
+    } else if *ending != Ending::Exited(0) {
+        let (_, why) = stopped;
+        return verdict(
+            GradeStatus::Rejected,
+            format!(
+                "The Python process did not exit cleanly after the grader's last report ({why}), so no points were given."
+            ),
+        );
     }
 
     let (validation, rest) = outcomes.split_at(challenge.validation.calls.len());
@@ -336,7 +380,14 @@ fn interpret(
         checks.push(mine);
         rest = others;
     }
-    Ok(scoring::score(challenge, &Observations { validation, checks }))
+    let mut report = scoring::score(challenge, &Observations { validation, checks });
+    if let Some(why) = cut_short {
+        report.reason = Some(format!(
+            "{}: checks that had not finished scored 0; finished ones kept their points.",
+            capitalize(&why)
+        ));
+    }
+    Ok(report)
 }
 
 fn capitalize(text: &str) -> String {
@@ -357,23 +408,148 @@ fn call_outcome(record: &Json) -> Option<Outcome> {
                 None => None,
             },
         }),
-        "raised" => Some(Outcome::Raised(record["error"].as_str()?.chars().take(300).collect())),
+        "raised" => {
+            Some(Outcome::Raised(caps::cut(record["error"].as_str()?, caps::NAME_CHARS + 2 + caps::ERROR_CHARS)))
+        }
         "timed_out" => Some(Outcome::TimedOut),
         _ => None,
     }
 }
 
+/// More CPU than an interpreter's start-up (and its wait for the job) ever uses, with room
+/// for a loaded machine.
+const CPU_BEFORE_HAND_OVER: Duration = Duration::from_secs(1);
+
+/// Whether a run killed after `elapsed` (from the hand-over) can have used up `cpu_seconds` of
+/// CPU: one process (no threads, no children survive) uses no more CPU than wall-clock time,
+/// plus what its start-up used before the hand-over. If not, the kill came from elsewhere.
+pub(crate) fn cpu_limit_reachable(elapsed: Duration, cpu_seconds: u64) -> bool {
+    elapsed + CPU_BEFORE_HAND_OVER >= Duration::from_secs(cpu_seconds)
+}
+
 /// Why a run that did not report "end" stopped, as a status and a clause.
-fn stop_reason(ending: &Ending) -> (GradeStatus, String) {
-    match ending {
+fn stop_reason(ran: &Run) -> (GradeStatus, String) {
+    match ran.ending {
         Ending::WallClock => (GradeStatus::TimedOut, "the time limit ran out".into()),
+        // The kernel's CPU limit and a kill the submission sent itself look the same: the time
+        // since the hand-over tells them apart.
+        Ending::Signaled(libc::SIGXCPU) | Ending::Signaled(libc::SIGKILL)
+            if !cpu_limit_reachable(ran.elapsed, ran.cpu_limit) =>
+        {
+            (GradeStatus::Rejected, "the submission killed its own process".into())
+        }
         Ending::Signaled(libc::SIGXCPU) | Ending::Signaled(libc::SIGKILL) => {
             (GradeStatus::TimedOut, "the CPU time limit ran out".into())
         }
         Ending::TooMuchOutput => (GradeStatus::Rejected, "the code printed far too much output".into()),
+        Ending::TooMuchWritten => (GradeStatus::Rejected, "the code wrote too many or too large files".into()),
         Ending::Signaled(signal) => {
             (GradeStatus::Rejected, format!("the Python interpreter crashed (signal {signal})"))
         }
         Ending::Exited(code) => (GradeStatus::Rejected, format!("the Python process exited early (exit code {code})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records a run of the full-marks solution writes, as the harness writes them.
+    fn honest_records(challenge: &Challenge) -> Vec<Result<Json, String>> {
+        let good = json!([
+            "d",
+            [
+                [["s", "average_engagement"], ["i", "0"]],
+                [["s", "top_performers"], ["l", []]],
+                [["s", "active_count"], ["i", "0"]]
+            ]
+        ]);
+        let mut records = vec![json!({"kind": "rules", "ok": true}), json!({"kind": "module", "ok": true})];
+        for v in &challenge.validation.calls {
+            records.push(json!({"kind": "call", "id": v.id, "outcome": "returned", "value": good}));
+        }
+        for check in &challenge.checks {
+            for i in 0..check.calls.len() {
+                let id = format!("{}#{i}", check.id);
+                records.push(
+                    json!({"kind": "call", "id": id, "outcome": "returned", "value": good, "watched": ["l", []]}),
+                );
+            }
+        }
+        records.push(json!({"kind": "end"}));
+        records.into_iter().map(Ok).collect()
+    }
+
+    fn judge(records: Vec<Result<Json, String>>, ending: Ending, elapsed_ms: u64) -> GradeReport {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let ran = Run { ending: &ending, elapsed: Duration::from_millis(elapsed_ms), cpu_limit: 10 };
+        interpret(challenge, records, &ran, b"").unwrap().capped()
+    }
+
+    #[test]
+    fn a_complete_report_counts_only_from_a_clean_exit() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        assert!(judge(honest_records(challenge), Ending::Exited(0), 50).total > 0);
+        for ending in [Ending::Exited(3), Ending::Signaled(libc::SIGKILL), Ending::WallClock] {
+            let report = judge(honest_records(challenge), ending.clone(), 50);
+            assert_eq!((report.total, report.status), (0, GradeStatus::Rejected), "{ending:?}");
+            assert!(report.reason.unwrap().contains("did not exit cleanly"), "{ending:?}");
+        }
+    }
+
+    #[test]
+    fn when_the_time_runs_out_finished_checks_keep_their_points() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let complete = judge(honest_records(challenge), Ending::Exited(0), 50);
+        let mut records = honest_records(challenge);
+        records.truncate(10);
+        let report = judge(records, Ending::WallClock, 10_000);
+        assert_eq!(report.status, GradeStatus::TimedOut);
+        assert!(report.total > 0 && report.total < complete.total, "{} of {}", report.total, complete.total);
+        let last = report.checks.last().unwrap();
+        assert_eq!((last.points, last.reason.as_str()), (0, "timed out"));
+    }
+
+    #[test]
+    fn a_self_inflicted_kill_is_told_apart_from_the_cpu_limit() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let mut records = honest_records(challenge);
+        records.truncate(3);
+        let early = judge(records.clone(), Ending::Signaled(libc::SIGKILL), 40);
+        assert_eq!(early.status, GradeStatus::Rejected);
+        assert!(early.reason.unwrap().contains("killed its own process"));
+        let late = judge(records, Ending::Signaled(libc::SIGKILL), 9_500);
+        assert_eq!(late.status, GradeStatus::TimedOut);
+        assert!(late.reason.unwrap().contains("CPU time limit"));
+    }
+
+    #[test]
+    fn a_tampered_record_refuses_the_run() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let mut records = honest_records(challenge);
+        records.truncate(4);
+        records.push(Ok(json!({"kind": "tampered", "reason": "it used gc.get_objects"})));
+        let report = judge(records, Ending::Exited(0), 40);
+        assert_eq!((report.total, report.status), (0, GradeStatus::Rejected));
+        assert!(report.reason.unwrap().contains("tampered with the grader (it used gc.get_objects)"));
+    }
+
+    #[test]
+    fn huge_names_and_errors_are_cut() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let mut records = honest_records(challenge);
+        let name = "N".repeat(250_000);
+        for record in records.iter_mut().skip(2).take(4) {
+            let record = record.as_mut().unwrap();
+            record["value"] = json!(["o", name]);
+        }
+        records[6].as_mut().unwrap()["outcome"] = json!("raised");
+        records[6].as_mut().unwrap()["error"] = json!(format!("{name}: {name}"));
+        let report = judge(records, Ending::Exited(0), 40);
+        let stored = serde_json::to_string(&report).unwrap();
+        assert!(stored.len() < 20_000, "{} bytes", stored.len());
+        for reason in report.validation.iter().map(|v| &v.reason).chain(report.reason.iter()) {
+            assert!(reason.chars().count() <= caps::REASON_CHARS, "{reason}");
+        }
     }
 }

@@ -63,7 +63,13 @@ impl Pool {
         let output = process.run(input).await.map_err(|e| format!("cannot start the sandbox: {e}"))?;
         // The harness reports on the rules before any submitted code runs: silence means the
         // interpreter died while it waited (or during the hand-over), not the submission's doing.
-        if waited && output.stdout.is_empty() && output.ending != Ending::WallClock {
+        // With namespaces, Python outlives a killed launcher by a moment and may have started
+        // on its job: a SIGKILL before the CPU limit could have been reached also came from
+        // outside (with room for the CPU its start-up used, or a submission that spins into
+        // the limit would be graded twice).
+        let killed_early = output.ending == Ending::Signaled(libc::SIGKILL)
+            && !super::cpu_limit_reachable(output.elapsed, self.shared.sandbox.limits.cpu_seconds);
+        if waited && ((output.stdout.is_empty() && output.ending != Ending::WallClock) || killed_early) {
             tracing::warn!(ending = ?output.ending, "a waiting sandboxed interpreter had died; using a new one");
             let process = self.shared.start().await?;
             return process.run(input).await.map_err(|e| format!("cannot start the sandbox: {e}"));

@@ -16,6 +16,9 @@ pub enum PyValue {
     BigInt(String),
     Float(f64),
     Str(String),
+    /// A str holding surrogate code points ('\ud800'), which a Rust string cannot: its code
+    /// points. Never holds a str without one (that is `Str`), so the two never compare equal.
+    Surrogates(Vec<u32>),
     List(Vec<PyValue>),
     Tuple(Vec<PyValue>),
     /// Key/value pairs in insertion order, as Python keeps them.
@@ -61,6 +64,16 @@ impl PyValue {
             }
             "f" => PyValue::Float(parse_python_float(text()?)?),
             "s" => PyValue::Str(text()?.to_string()),
+            "z" => {
+                let points = payload
+                    .and_then(Json::as_array)
+                    .ok_or("tag z needs code points")?
+                    .iter()
+                    .map(|p| p.as_u64().filter(|&p| p <= 0x10FFFF).map(|p| p as u32))
+                    .collect::<Option<Vec<u32>>>()
+                    .ok_or("tag z needs code points")?;
+                PyValue::from_code_points(points)
+            }
             "l" => PyValue::List(list()?),
             "t" => PyValue::Tuple(list()?),
             "d" => {
@@ -74,9 +87,26 @@ impl PyValue {
                 }
                 PyValue::Dict(out)
             }
-            "o" => PyValue::Opaque(text()?.to_string()),
+            "o" => PyValue::Opaque(super::report::caps::cut(text()?, super::report::caps::NAME_CHARS)),
             other => return Err(format!("unknown tag {other:?}")),
         })
+    }
+
+    /// A Python str from its code points: `Str` unless it holds a surrogate.
+    pub fn from_code_points(points: Vec<u32>) -> PyValue {
+        match points.iter().map(|&p| char::from_u32(p)).collect::<Option<String>>() {
+            Some(text) => PyValue::Str(text),
+            None => PyValue::Surrogates(points),
+        }
+    }
+
+    /// The code points of a str value (either kind).
+    fn code_points(&self) -> Option<Vec<u32>> {
+        match self {
+            PyValue::Str(s) => Some(s.chars().map(u32::from).collect()),
+            PyValue::Surrogates(points) => Some(points.clone()),
+            _ => None,
+        }
     }
 
     /// The value `json.loads` would give for this JSON (challenge inputs are plain JSON).
@@ -103,7 +133,7 @@ impl PyValue {
             PyValue::Bool(_) => "bool",
             PyValue::Int(_) | PyValue::BigInt(_) => "int",
             PyValue::Float(_) => "float",
-            PyValue::Str(_) => "str",
+            PyValue::Str(_) | PyValue::Surrogates(_) => "str",
             PyValue::List(_) => "list",
             PyValue::Tuple(_) => "tuple",
             PyValue::Dict(_) => "dict",
@@ -124,6 +154,7 @@ impl PyValue {
         match (self, other) {
             (None, None) => true,
             (Str(a), Str(b)) => a == b,
+            (Surrogates(a), Surrogates(b)) => a == b,
             (List(a), List(b)) | (Tuple(a), Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.py_eq(y)),
             (Dict(a), Dict(b)) => {
                 a.len() == b.len() && a.iter().all(|(k, v)| matches!(lookup(b, k), Some(w) if v.py_eq(w)))
@@ -151,7 +182,11 @@ impl PyValue {
             (PyValue::Dict(pairs), _) => Ok(lookup(pairs, item).is_some()),
             (PyValue::List(v) | PyValue::Tuple(v), _) => Ok(v.iter().any(|x| x.py_eq(item))),
             (PyValue::Str(s), PyValue::Str(needle)) => Ok(s.contains(needle.as_str())),
-            (PyValue::Str(_), other) => {
+            (PyValue::Str(_) | PyValue::Surrogates(_), PyValue::Str(_) | PyValue::Surrogates(_)) => {
+                let (hay, needle) = (self.code_points().unwrap_or_default(), item.code_points().unwrap_or_default());
+                Ok(needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle.as_slice()))
+            }
+            (PyValue::Str(_) | PyValue::Surrogates(_), other) => {
                 raise(format!("TypeError: 'in <string>' requires string as left operand, not {}", other.type_name()))
             }
             (other, _) => raise(format!("TypeError: argument of type '{}' is not iterable", other.type_name())),
@@ -161,6 +196,7 @@ impl PyValue {
     pub fn py_len(&self) -> PyResult<usize> {
         match self {
             PyValue::Str(s) => Ok(s.chars().count()),
+            PyValue::Surrogates(points) => Ok(points.len()),
             PyValue::List(v) | PyValue::Tuple(v) => Ok(v.len()),
             PyValue::Dict(pairs) => Ok(pairs.len()),
             other => raise(format!("TypeError: object of type '{}' has no len()", other.type_name())),
@@ -182,6 +218,7 @@ impl PyValue {
                 let chars: Vec<char> = s.chars().collect();
                 Ok(PyValue::Str(chars[pick(chars.len())?].to_string()))
             }
+            PyValue::Surrogates(points) => Ok(PyValue::from_code_points(vec![points[pick(points.len())?]])),
             PyValue::Dict(pairs) => {
                 lookup(pairs, &PyValue::Int(i as i128)).cloned().ok_or_else(|| PyError(format!("KeyError: {i}")))
             }
@@ -194,6 +231,7 @@ impl PyValue {
         match self {
             PyValue::List(v) | PyValue::Tuple(v) => Ok(v.clone()),
             PyValue::Str(s) => Ok(s.chars().map(|c| PyValue::Str(c.to_string())).collect()),
+            PyValue::Surrogates(points) => Ok(points.iter().map(|&p| PyValue::from_code_points(vec![p])).collect()),
             PyValue::Dict(pairs) => Ok(pairs.iter().map(|(k, _)| k.clone()).collect()),
             other => raise(format!("TypeError: '{}' object is not iterable", other.type_name())),
         }
@@ -347,6 +385,29 @@ mod tests {
         assert_eq!(PyValue::Str("abc".into()).contains(&PyValue::Str("bc".into())), Ok(true));
         assert!(PyValue::Str("abc".into()).contains(&PyValue::Int(1)).is_err());
         assert!(PyValue::Int(1).contains(&PyValue::Int(1)).is_err());
+    }
+
+    #[test]
+    fn strings_with_surrogates_keep_every_code_point() {
+        let lone = v(json!(["z", [0xD800]]));
+        assert_eq!(lone, PyValue::Surrogates(vec![0xD800]));
+        assert_eq!(lone.type_name(), "str");
+        assert_eq!(lone.py_len(), Ok(1));
+        assert!(lone.py_eq(&v(json!(["z", [0xD800]]))));
+        assert!(!lone.py_eq(&PyValue::Str("\u{FFFD}".into())));
+        // A pair of surrogates is two code points in Python, not the character they encode.
+        let pair = v(json!(["z", [0xD83D, 0xDE00, 0x61]]));
+        assert_eq!(pair.py_len(), Ok(3));
+        assert!(!pair.py_eq(&PyValue::Str("😀a".into())));
+        assert_eq!(pair.contains(&PyValue::Str("a".into())), Ok(true));
+        assert_eq!(pair.index(-1), Ok(PyValue::Str("a".into())));
+        // Without a surrogate it is an ordinary str.
+        assert_eq!(v(json!(["z", [0x68, 0x69]])), PyValue::Str("hi".into()));
+        let key = PyValue::Dict(vec![(lone.clone(), PyValue::Int(1))]);
+        assert_eq!(key.contains(&lone), Ok(true));
+        for bad in [json!(["z", "x"]), json!(["z", [-1]]), json!(["z", [0x110000]])] {
+            assert!(PyValue::from_tagged(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

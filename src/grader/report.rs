@@ -64,6 +64,49 @@ pub struct GradeReport {
     pub duration_ms: u64,
 }
 
+/// Every length cap on what a submission can put into a report. The Rust side owns them: the
+/// harness receives them with its job (so the pipe stays small) and everything it reports is
+/// cut again here, whatever it claims.
+pub mod caps {
+    /// A type name (a class, or an exception's), in characters.
+    pub const NAME_CHARS: usize = 100;
+    /// An exception's text after its type name.
+    pub const ERROR_CHARS: usize = 300;
+    /// Any one reason in a stored report (overall, per check, per validation call).
+    pub const REASON_CHARS: usize = 600;
+    /// A string value the harness reports as data (longer ones are opaque).
+    pub const STR_CHARS: usize = 200_000;
+    /// Values (nodes) in one reported result, and how deeply they may nest.
+    pub const NODES: usize = 50_000;
+    pub const DEPTH: usize = 24;
+
+    /// `text` cut to at most `max` characters, with "…" when something was cut.
+    pub fn cut(text: &str, max: usize) -> String {
+        match text.char_indices().nth(max.saturating_sub(1)) {
+            Some((end, _)) if text[end..].chars().nth(1).is_some() => format!("{}…", &text[..end]),
+            _ => text.to_string(),
+        }
+    }
+}
+
+impl GradeReport {
+    /// Cuts every reason to [`caps::REASON_CHARS`]: nothing a submission sends can make a
+    /// stored report large.
+    pub fn capped(mut self) -> GradeReport {
+        let cut = |text: &mut String| {
+            if text.len() > caps::REASON_CHARS {
+                *text = caps::cut(text, caps::REASON_CHARS);
+            }
+        };
+        if let Some(reason) = &mut self.reason {
+            cut(reason);
+        }
+        self.checks.iter_mut().for_each(|c| cut(&mut c.reason));
+        self.validation.iter_mut().for_each(|v| cut(&mut v.reason));
+        self
+    }
+}
+
 /// The rubric's grade bands: A ≥ 90 %, B ≥ 80 %, C ≥ 70 %, D ≥ 60 %, F below.
 pub fn letter_grade(total: u32, max: u32) -> &'static str {
     let percent = (total * 100).checked_div(max).unwrap_or(0);
@@ -79,6 +122,14 @@ pub fn letter_grade(total: u32, max: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_keeps_short_text_and_marks_a_cut() {
+        assert_eq!(caps::cut("abc", 3), "abc");
+        assert_eq!(caps::cut("abcd", 3), "ab…");
+        assert_eq!(caps::cut("ééééé", 4).chars().count(), 4);
+        assert_eq!(caps::cut("", 3), "");
+    }
 
     #[test]
     fn grade_bands_match_the_rubric() {

@@ -413,6 +413,13 @@ fn show(value: &PyValue) -> String {
         PyValue::BigInt(_) => "a huge int".to_string(),
         PyValue::Float(f) => format!("{f}"),
         PyValue::Str(s) => format!("'{s}'"),
+        PyValue::Surrogates(points) => {
+            let text: String = points
+                .iter()
+                .map(|&p| char::from_u32(p).map(String::from).unwrap_or_else(|| format!("\\u{p:04x}")))
+                .collect();
+            format!("'{text}'")
+        }
         other => format!("a {}", other.type_name()),
     };
     text.chars().take(60).collect()

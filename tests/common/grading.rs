@@ -6,7 +6,20 @@ use moa_workshop::grader::sandbox::{Interpreter, Sandbox};
 use moa_workshop::grader::{Challenge, GradeReport, Grader, GraderSettings};
 
 pub fn settings() -> GraderSettings {
-    GraderSettings::new(super::launcher())
+    let mut settings = GraderSettings::new(super::launcher());
+    settings.limits.namespaces = namespaces_wanted();
+    settings
+}
+
+/// `MOA_SANDBOX_NAMESPACES=off` runs the sandbox tests on the seccomp-only fallback (as in a
+/// container whose seccomp profile refuses namespaces).
+pub fn namespaces_wanted() -> bool {
+    std::env::var("MOA_SANDBOX_NAMESPACES").map_or(true, |v| !matches!(v.as_str(), "off" | "false" | "0" | "no"))
+}
+
+/// The sandbox modes to test here: with namespaces (unless switched off) and without.
+pub fn modes() -> Vec<bool> {
+    if namespaces_wanted() { vec![true, false] } else { vec![false] }
 }
 
 pub async fn grader_with(configure: impl FnOnce(&mut GraderSettings)) -> Grader {
@@ -22,9 +35,15 @@ pub async fn grade(grader: &Grader, code: &str) -> GradeReport {
 
 /// The sandbox alone, to run arbitrary scripts and look at what they could do.
 pub async fn sandbox(wall: Duration) -> Sandbox {
+    sandbox_in(wall, namespaces_wanted()).await
+}
+
+/// The sandbox alone, with or without namespaces.
+pub async fn sandbox_in(wall: Duration, namespaces: bool) -> Sandbox {
     let interpreter = Interpreter::discover("python3").await.expect("python3 is installed");
     let mut limits = settings().limits;
     limits.wall = wall;
+    limits.namespaces = namespaces;
     Sandbox { launcher: super::launcher(), interpreter, limits }
 }
 

@@ -1,9 +1,11 @@
-//! The confinement the launcher applies to itself before it becomes the Python interpreter.
+//! The confinement the launcher applies before it becomes the Python interpreter.
 //!
 //! This runs in a fresh, single-threaded process (`moa-workshop sandbox-exec`), never in the
 //! server, so it may allocate and fail freely. Order matters: new session first (so the
-//! server can kill the whole group), then limits, capabilities, Landlock, and seccomp last,
-//! because seccomp forbids some of the calls the earlier steps need.
+//! server can kill the whole group), inherited descriptors closed, then namespaces (the
+//! launcher forks once so that Python is the first process of its own PID namespace), the
+//! working directory's tmpfs and a private `/proc`, limits, capabilities, Landlock, and
+//! seccomp last, because seccomp forbids some of the calls the earlier steps need.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -13,6 +15,8 @@ use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope,
 };
+use rustix::mount::{MountFlags, MountPropagationFlags};
+use rustix::thread::UnshareFlags;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
 };
@@ -34,6 +38,7 @@ pub struct Confinement {
 
 /// Which layers actually took effect, reported by `sandbox-exec --probe`.
 #[derive(Debug, Default, Serialize, serde::Deserialize, Clone, PartialEq)]
+#[serde(default)]
 pub struct Layers {
     pub new_session: bool,
     pub rlimits: bool,
@@ -42,29 +47,66 @@ pub struct Layers {
     pub landlock: String,
     pub landlock_abi: i32,
     pub seccomp: bool,
+    /// The filter denies every system call it does not list (always so when `seccomp` is on).
+    pub seccomp_allow_list: bool,
+    /// Descriptors above 2 inherited from the server were closed before Python started.
+    pub inherited_fds_closed: bool,
+    /// Own user namespace (the same uid, no privilege outside it).
+    pub user_namespace: bool,
+    /// Own PID namespace: Python is its process 1 and sees no other process.
+    pub pid_namespace: bool,
+    /// Own SysV IPC namespace: segments die with the run.
+    pub ipc_namespace: bool,
+    /// Own network namespace: no interface but a down loopback.
+    pub network_namespace: bool,
+    /// Own mount namespace, with a `/proc` that shows only the sandbox's own processes.
+    pub mount_namespace: bool,
+    /// The working directory is a size- and file-count-capped tmpfs, gone with the run.
+    pub workdir_tmpfs: bool,
 }
 
 impl Layers {
     pub fn summary(&self) -> String {
+        let namespaces: Vec<&str> = [
+            (self.user_namespace, "user"),
+            (self.pid_namespace, "pid"),
+            (self.ipc_namespace, "ipc"),
+            (self.network_namespace, "net"),
+            (self.mount_namespace, "mount"),
+        ]
+        .iter()
+        .filter_map(|&(on, name)| on.then_some(name))
+        .collect();
         format!(
-            "process group: {}, rlimits: {}, capabilities dropped: {}, landlock: {} (ABI {}), seccomp: {}",
+            "process group: {}, rlimits: {}, capabilities dropped: {}, landlock: {} (ABI {}), seccomp: {}, \
+             inherited fds closed: {}, namespaces: {}, workdir: {}",
             on_off(self.new_session),
             on_off(self.rlimits),
             on_off(self.capabilities_dropped),
             self.landlock,
             self.landlock_abi,
-            on_off(self.seccomp)
+            match (self.seccomp, self.seccomp_allow_list) {
+                (true, true) => "allow-list",
+                (true, false) => "on",
+                (false, _) => "off",
+            },
+            on_off(self.inherited_fds_closed),
+            if namespaces.is_empty() { "none (seccomp allow-list only)".to_string() } else { namespaces.join("+") },
+            if self.workdir_tmpfs { "capped tmpfs" } else { "directory on disk" },
         )
     }
 
     /// A layer the kernel offers but that could not be applied: running anyway would be
-    /// running unconfined, so the launcher refuses.
+    /// running unconfined, so the launcher refuses. Namespaces are not required: where they
+    /// are refused (Docker's default seccomp profile), the allow-list holds on its own.
     pub fn missing_required(&self) -> Option<&'static str> {
         if !self.new_session {
             Some("a new process group")
         } else if !self.rlimits {
             Some("resource limits")
-        } else if !self.seccomp {
+        } else if !self.inherited_fds_closed {
+            Some("closing inherited descriptors")
+        } else if !self.seccomp || !self.seccomp_allow_list {
             Some("the seccomp filter")
         } else if self.landlock_abi > 0 && self.landlock == "off" {
             Some("Landlock")
@@ -75,7 +117,22 @@ impl Layers {
 
     /// Files, network and signals are contained only when both kernel layers are on.
     pub fn fully_contained(&self) -> bool {
-        self.new_session && self.rlimits && self.landlock == "full" && self.seccomp
+        self.new_session
+            && self.rlimits
+            && self.inherited_fds_closed
+            && self.landlock == "full"
+            && self.seccomp
+            && self.seccomp_allow_list
+    }
+
+    /// Every namespace is on (the kernel allowed them and they were not switched off).
+    pub fn namespaced(&self) -> bool {
+        self.user_namespace
+            && self.pid_namespace
+            && self.ipc_namespace
+            && self.network_namespace
+            && self.mount_namespace
+            && self.workdir_tmpfs
     }
 }
 
@@ -83,14 +140,90 @@ fn on_off(b: bool) -> &'static str {
     if b { "on" } else { "off" }
 }
 
-/// Applies every layer the kernel offers and reports which took effect.
-pub fn confine(c: &Confinement) -> Layers {
+/// The first steps, in the launcher before it forks: a new session (the server kills the
+/// group), no inherited descriptor, and the namespaces when wanted and allowed.
+pub fn prepare(c: &Confinement) -> Layers {
     let mut layers = Layers { new_session: unsafe { libc::setsid() } != -1, ..Layers::default() };
+    layers.inherited_fds_closed = close_inherited_fds();
+    if c.limits.namespaces {
+        enter_namespaces(&mut layers);
+    }
+    layers
+}
+
+/// The rest, in the process that becomes Python (after the fork, when there is one).
+pub fn confine(c: &Confinement, layers: &mut Layers) {
+    if layers.mount_namespace {
+        let (proc_private, tmpfs) = mount_private(c);
+        layers.mount_namespace = proc_private;
+        layers.workdir_tmpfs = tmpfs;
+    }
     layers.rlimits = set_rlimits(&c.limits);
     layers.capabilities_dropped = drop_capabilities();
     (layers.landlock, layers.landlock_abi) = apply_landlock(c);
+    // Landlock's own descriptors are closed by now; nothing but 0-2 reaches Python.
+    layers.inherited_fds_closed &= close_inherited_fds();
     layers.seccomp = apply_seccomp();
-    layers
+    layers.seccomp_allow_list = layers.seccomp;
+}
+
+fn close_inherited_fds() -> bool {
+    // close_range(2) (Linux 5.9); on failure, close one by one up to the descriptor limit.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } == 0 {
+        return true;
+    }
+    let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(1024, 1 << 20) as i32;
+    for fd in 3..max {
+        unsafe { libc::close(fd) };
+    }
+    true
+}
+
+/// User (same uid and gid inside), PID, IPC, network, mount and UTS namespaces, all or none.
+/// As root without a user namespace (it may be refused where plain unshare is not).
+fn enter_namespaces(layers: &mut Layers) {
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let others =
+        UnshareFlags::NEWPID | UnshareFlags::NEWIPC | UnshareFlags::NEWNET | UnshareFlags::NEWNS | UnshareFlags::NEWUTS;
+    // SAFETY: the launcher is single-threaded and owns its whole process.
+    let with_user = unsafe { rustix::thread::unshare_unsafe(others | UnshareFlags::NEWUSER) }.is_ok();
+    if with_user {
+        let mapped = std::fs::write("/proc/self/setgroups", "deny").is_ok()
+            && std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1")).is_ok()
+            && std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1")).is_ok();
+        if !mapped {
+            // Unmapped, the process would be "nobody" and could not read the interpreter:
+            // the user namespace is already entered, so the others are of no use either way.
+            return;
+        }
+        layers.user_namespace = true;
+    } else if uid != 0 || unsafe { rustix::thread::unshare_unsafe(others) }.is_err() {
+        return;
+    }
+    layers.pid_namespace = true;
+    layers.ipc_namespace = true;
+    layers.network_namespace = true;
+    layers.mount_namespace = true;
+}
+
+/// In the mount namespace: nothing propagates back to the host, the working directory
+/// becomes a capped tmpfs and `/proc` shows only this PID namespace: (private /proc, tmpfs).
+fn mount_private(c: &Confinement) -> (bool, bool) {
+    let secure = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    if rustix::mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE).is_err() {
+        return (false, false);
+    }
+    // A fresh procfs needs a PID namespace of its own (we are its process 1 now); where the
+    // kernel refuses (a masked /proc in a container), an empty read-only tmpfs hides it.
+    let proc_mounted = rustix::mount::mount("proc", "/proc", "proc", secure, None::<&std::ffi::CStr>).is_ok()
+        || rustix::mount::mount("none", "/proc", "tmpfs", secure | MountFlags::RDONLY, c"size=4k,nr_inodes=1").is_ok();
+    let Some(dir) = &c.read_write else { return (proc_mounted, false) };
+    let options = format!("size={}k,nr_inodes={},mode=0700", c.limits.workdir_kib, c.limits.workdir_files);
+    let Ok(options) = CString::new(options) else { return (proc_mounted, false) };
+    let tmpfs = rustix::mount::mount("none", dir.as_path(), "tmpfs", secure, options.as_c_str()).is_ok()
+        // The launcher's current directory is the directory underneath; step into the tmpfs.
+        && std::env::set_current_dir(dir).is_ok();
+    (proc_mounted, tmpfs)
 }
 
 /// Asks the kernel to kill this process (and, across `execve`, the program it becomes) when
@@ -102,6 +235,116 @@ pub fn die_with_parent() -> bool {
     let armed = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } == 0;
     // The parent may have died before the request took effect; then nobody would signal us.
     armed && unsafe { libc::getppid() } == parent
+}
+
+/// In a new PID namespace, only the launcher's children are inside. The launcher forks its
+/// process 1 there, which forks Python: process 1 of a namespace ignores every signal it has
+/// no handler for when it comes from inside, so Python must not be it (a submission killing
+/// its own process group must die of it, as outside a namespace). Both forks wait and pass
+/// the ending up, so the server still learns the exit code or signal; all share the
+/// launcher's process group (the server's group kill reaches them), process 1 dies with the
+/// launcher (PR_SET_PDEATHSIG) and everything in the namespace dies with process 1.
+/// Returns in Python's process; never in the other two. Err when a fork fails.
+pub fn fork_into_pid_namespace() -> std::io::Result<()> {
+    // Process 1 cannot die of the signal that ended Python; it reports the status here.
+    let mut report = [0; 2];
+    if unsafe { libc::pipe2(report.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let first = fork_watched()?;
+    if first != 0 {
+        unsafe { libc::close(report[1]) };
+        let status = wait_for(first);
+        let mut reported = [0u8; 4];
+        let read = unsafe { libc::read(report[0], reported.as_mut_ptr().cast(), 4) };
+        end_as(if read == 4 { i32::from_ne_bytes(reported) } else { status });
+    }
+    unsafe { libc::close(report[0]) };
+    // Process 1 of the namespace from here on.
+    let python = unsafe { libc::fork() };
+    if python < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if python == 0 {
+        unsafe { libc::close(report[1]) };
+        return Ok(());
+    }
+    release_standard_streams();
+    let status = wait_for(python).to_ne_bytes();
+    unsafe {
+        libc::write(report[1], status.as_ptr().cast(), 4);
+        libc::_exit(0)
+    }
+}
+
+/// Forks a child that dies with this process; in the parent, hands the standard streams
+/// to the child alone (the server sees end-of-file when the child is done with them).
+fn fork_watched() -> std::io::Result<libc::pid_t> {
+    let mut alive = [0; 2];
+    // The child watches the read end: end-of-file once this process is gone.
+    if unsafe { libc::pipe2(alive.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let child = unsafe { libc::fork() };
+    if child < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if child == 0 {
+        unsafe { libc::close(alive[1]) };
+        let armed = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } == 0;
+        let mut poll = libc::pollfd { fd: alive[0], events: libc::POLLIN, revents: 0 };
+        let parent_gone = unsafe { libc::poll(&mut poll, 1, 0) } != 0;
+        unsafe { libc::close(alive[0]) };
+        if !armed || parent_gone {
+            unsafe { libc::_exit(125) };
+        }
+        return Ok(0);
+    }
+    unsafe { libc::close(alive[0]) };
+    release_standard_streams();
+    Ok(child)
+}
+
+/// Points 0-2 at /dev/null: Python's pipes belong to Python alone.
+fn release_standard_streams() {
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    for fd in 0..3 {
+        unsafe { libc::dup2(null, fd) };
+    }
+}
+
+/// Waits for `child` and returns its wait status.
+fn wait_for(child: libc::pid_t) -> i32 {
+    let mut status = 0;
+    loop {
+        let waited = unsafe { libc::waitpid(child, &mut status, 0) };
+        if waited == child {
+            return status;
+        }
+        if waited < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            unsafe { libc::_exit(125) };
+        }
+    }
+}
+
+/// Ends this process as a child with wait status `status` ended: same code, or same signal.
+fn end_as(status: i32) -> ! {
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        unsafe {
+            // No core file of the launcher, and nothing may block or catch the signal.
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            libc::signal(signal, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), signal);
+            libc::_exit(128 + signal)
+        }
+    }
+    unsafe { libc::_exit(libc::WEXITSTATUS(status)) }
 }
 
 /// Replaces this process with `argv`; returns only on failure.
@@ -211,75 +454,290 @@ pub fn landlock_abi() -> i32 {
     version.max(0) as i32
 }
 
-/// A deny-list: the interpreter may do ordinary computing, nothing that reaches outside.
+/// Two filters. The first is an allow-list: what CPython and the harness call, each acting on
+/// the process itself or on its own files; anything else fails with ENOSYS (as if the kernel
+/// were older, which libraries handle). The second turns the dangerous calls into EPERM,
+/// including those the first allows only towards the calling process itself.
 fn apply_seccomp() -> bool {
     let Ok(arch) = std::env::consts::ARCH.try_into() else { return false };
-    let always = |names: &[i64]| names.iter().map(|&n| (n, Vec::<SeccompRule>::new())).collect::<Vec<_>>();
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = always(&[
-        // No network of any kind, not even local sockets.
-        libc::SYS_socket,
-        libc::SYS_socketpair,
-        libc::SYS_connect,
-        libc::SYS_bind,
-        libc::SYS_listen,
-        libc::SYS_accept,
-        libc::SYS_accept4,
-        // No new processes (threads included: the harness needs none), no escape from the
-        // process group the server kills when grading ends.
-        libc::SYS_fork,
-        libc::SYS_vfork,
-        libc::SYS_clone3,
-        libc::SYS_setsid,
-        libc::SYS_setpgid,
-        // No reaching into other processes.
-        libc::SYS_ptrace,
-        libc::SYS_process_vm_readv,
-        libc::SYS_process_vm_writev,
-        libc::SYS_pidfd_open,
-        libc::SYS_pidfd_getfd,
-        libc::SYS_pidfd_send_signal,
-        libc::SYS_tkill,
-        libc::SYS_tgkill,
-        libc::SYS_rt_sigqueueinfo,
-        libc::SYS_rt_tgsigqueueinfo,
-        // Kernel surfaces ordinary Python never needs.
-        libc::SYS_unshare,
-        libc::SYS_setns,
-        libc::SYS_mount,
-        libc::SYS_umount2,
-        libc::SYS_pivot_root,
-        libc::SYS_chroot,
-        libc::SYS_keyctl,
-        libc::SYS_add_key,
-        libc::SYS_request_key,
-        libc::SYS_bpf,
-        libc::SYS_perf_event_open,
-        libc::SYS_userfaultfd,
-        libc::SYS_io_uring_setup,
-        libc::SYS_io_uring_enter,
-        libc::SYS_io_uring_register,
-        libc::SYS_personality,
-    ])
-    .into_iter()
-    .collect();
-    let conditional = |arg, op, value| {
-        SeccompCondition::new(arg, SeccompCmpArgLen::Qword, op, value).and_then(|c| SeccompRule::new(vec![c]))
+    let Some(allowed) = allow_list() else { return false };
+    let Some(denied) = deny_list() else { return false };
+    let compile = |rules, mismatch, matched| -> Option<BpfProgram> {
+        SeccompFilter::new(rules, mismatch, matched, arch).ok()?.try_into().ok()
     };
-    // kill() only towards the caller's own process group (pid 0).
-    // clone() only for threads would still be a new task; the harness needs none, so any
-    // clone without CLONE_THREAD is denied and thread creation fails through clone3 above.
-    let (Ok(kill_others), Ok(clone_process)) =
-        (conditional(0, SeccompCmpOp::Ne, 0), conditional(0, SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64), 0))
-    else {
+    let (Some(allow), Some(deny)) = (
+        compile(allowed, SeccompAction::Errno(libc::ENOSYS as u32), SeccompAction::Allow),
+        compile(denied, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32)),
+    ) else {
         return false;
     };
-    rules.insert(libc::SYS_kill, vec![kill_others]);
-    rules.insert(libc::SYS_clone, vec![clone_process]);
-    let filter = match SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch) {
-        Ok(filter) => filter,
-        Err(_) => return false,
-    };
-    let Ok(program): Result<BpfProgram, _> = filter.try_into() else { return false };
     unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    seccompiler::apply_filter(&program).is_ok()
+    // Installed last, the deny filter decides between the two errors (EPERM over ENOSYS).
+    seccompiler::apply_filter(&allow).is_ok() && seccompiler::apply_filter(&deny).is_ok()
+}
+
+fn rule(conditions: &[(u8, SeccompCmpOp, u64)]) -> Option<SeccompRule> {
+    let conditions = conditions
+        .iter()
+        .map(|(arg, op, value)| SeccompCondition::new(*arg, SeccompCmpArgLen::Dword, op.clone(), *value).ok())
+        .collect::<Option<Vec<_>>>()?;
+    SeccompRule::new(conditions).ok()
+}
+
+fn allow_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
+    use libc::*;
+    let unconditional: &[c_long] = &[
+        // Files: the interpreter's own installation (read-only through Landlock) and the
+        // working directory; descriptors it holds.
+        SYS_read,
+        SYS_write,
+        SYS_readv,
+        SYS_writev,
+        SYS_pread64,
+        SYS_pwrite64,
+        SYS_open,
+        SYS_openat,
+        SYS_close,
+        SYS_close_range,
+        SYS_lseek,
+        SYS_fstat,
+        SYS_stat,
+        SYS_lstat,
+        SYS_newfstatat,
+        SYS_statx,
+        SYS_access,
+        SYS_faccessat,
+        SYS_faccessat2,
+        SYS_readlink,
+        SYS_readlinkat,
+        SYS_getdents64,
+        SYS_getcwd,
+        SYS_chdir,
+        SYS_fchdir,
+        SYS_mkdir,
+        SYS_mkdirat,
+        SYS_rmdir,
+        SYS_unlink,
+        SYS_unlinkat,
+        SYS_rename,
+        SYS_renameat,
+        SYS_renameat2,
+        SYS_chmod,
+        SYS_fchmod,
+        SYS_fchmodat,
+        SYS_truncate,
+        SYS_ftruncate,
+        SYS_fsync,
+        SYS_fdatasync,
+        SYS_utimensat,
+        SYS_umask,
+        SYS_fcntl,
+        SYS_flock,
+        SYS_dup,
+        SYS_dup2,
+        SYS_dup3,
+        SYS_pipe,
+        SYS_pipe2,
+        SYS_statfs,
+        SYS_fstatfs,
+        SYS_sendfile,
+        SYS_copy_file_range,
+        SYS_poll,
+        SYS_ppoll,
+        SYS_select,
+        SYS_pselect6,
+        SYS_epoll_create1,
+        SYS_epoll_ctl,
+        SYS_epoll_wait,
+        SYS_epoll_pwait,
+        SYS_eventfd2,
+        // Memory.
+        SYS_brk,
+        SYS_mmap,
+        SYS_mprotect,
+        SYS_munmap,
+        SYS_mremap,
+        SYS_madvise,
+        SYS_msync,
+        SYS_mincore,
+        // Signals and timers of its own (the harness's time limit is SIGALRM).
+        SYS_rt_sigaction,
+        SYS_rt_sigprocmask,
+        SYS_rt_sigreturn,
+        SYS_rt_sigpending,
+        SYS_rt_sigsuspend,
+        SYS_rt_sigtimedwait,
+        SYS_sigaltstack,
+        SYS_setitimer,
+        SYS_getitimer,
+        SYS_alarm,
+        SYS_pause,
+        // Who and where it is, the time, randomness.
+        SYS_getpid,
+        SYS_getppid,
+        SYS_gettid,
+        SYS_getuid,
+        SYS_geteuid,
+        SYS_getgid,
+        SYS_getegid,
+        SYS_getresuid,
+        SYS_getresgid,
+        SYS_getgroups,
+        SYS_getpgrp,
+        SYS_uname,
+        SYS_sysinfo,
+        SYS_getcpu,
+        SYS_getrandom,
+        SYS_clock_gettime,
+        SYS_clock_getres,
+        SYS_gettimeofday,
+        SYS_time,
+        SYS_nanosleep,
+        SYS_clock_nanosleep,
+        SYS_getrusage,
+        SYS_times,
+        SYS_getrlimit,
+        SYS_sched_yield,
+        // Process start-up and exit (glibc, threads it never gets to create).
+        SYS_futex,
+        SYS_set_tid_address,
+        SYS_set_robust_list,
+        SYS_rseq,
+        SYS_arch_prctl,
+        SYS_execve,
+        SYS_exit,
+        SYS_exit_group,
+        SYS_wait4,
+        SYS_waitid,
+        // Only so that the deny filter can be installed after this one; it then refuses it.
+        SYS_seccomp,
+        // Only towards itself: the deny filter refuses any other target.
+        SYS_kill,
+        SYS_prlimit64,
+        SYS_setpriority,
+        SYS_getpriority,
+        SYS_sched_getaffinity,
+        SYS_sched_setaffinity,
+        SYS_sched_getscheduler,
+        SYS_sched_setscheduler,
+        SYS_sched_getparam,
+        SYS_sched_setparam,
+        SYS_sched_getattr,
+        SYS_sched_setattr,
+        SYS_ioprio_get,
+        SYS_ioprio_set,
+    ];
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = unconditional.iter().map(|&n| (n, Vec::new())).collect();
+    // Terminal queries only (isatty, window size, readable bytes, close-on-exec): never
+    // TIOCSTI or anything that drives a device.
+    let ioctls = [TCGETS, TIOCGWINSZ, FIONREAD, FIOCLEX, FIONCLEX]
+        .iter()
+        // The requests' type differs between libcs (c_ulong on glibc, c_int on musl).
+        .map(|&request| {
+            #[allow(clippy::unnecessary_cast)]
+            let request = request as u64;
+            rule(&[(1, SeccompCmpOp::Eq, request)])
+        })
+        .collect::<Option<Vec<_>>>()?;
+    rules.insert(SYS_ioctl, ioctls);
+    // Setting no_new_privs again (already set) is how the deny filter gets installed.
+    rules.insert(SYS_prctl, vec![rule(&[(0, SeccompCmpOp::Eq, PR_SET_NO_NEW_PRIVS as u64)])?]);
+    Some(rules)
+}
+
+fn deny_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
+    use libc::*;
+    let always: &[c_long] = &[
+        // No network of any kind, not even local sockets.
+        SYS_socket,
+        SYS_socketpair,
+        SYS_connect,
+        SYS_bind,
+        SYS_listen,
+        SYS_accept,
+        SYS_accept4,
+        // No new processes or threads, no escape from the process group the server kills.
+        SYS_fork,
+        SYS_vfork,
+        SYS_clone,
+        SYS_clone3,
+        SYS_setsid,
+        SYS_setpgid,
+        // No SysV IPC: its objects outlive the process that made them.
+        SYS_shmget,
+        SYS_shmat,
+        SYS_shmdt,
+        SYS_shmctl,
+        SYS_semget,
+        SYS_semop,
+        SYS_semtimedop,
+        SYS_semctl,
+        SYS_msgget,
+        SYS_msgsnd,
+        SYS_msgrcv,
+        SYS_msgctl,
+        // No reaching into other processes.
+        SYS_ptrace,
+        SYS_process_vm_readv,
+        SYS_process_vm_writev,
+        SYS_pidfd_open,
+        SYS_pidfd_getfd,
+        SYS_pidfd_send_signal,
+        SYS_tkill,
+        SYS_tgkill,
+        SYS_rt_sigqueueinfo,
+        SYS_rt_tgsigqueueinfo,
+        SYS_kcmp,
+        SYS_process_madvise,
+        // Kernel surfaces ordinary Python never needs.
+        SYS_unshare,
+        SYS_setns,
+        SYS_mount,
+        SYS_umount2,
+        SYS_pivot_root,
+        SYS_chroot,
+        SYS_keyctl,
+        SYS_add_key,
+        SYS_request_key,
+        SYS_bpf,
+        SYS_perf_event_open,
+        SYS_userfaultfd,
+        SYS_io_uring_setup,
+        SYS_io_uring_enter,
+        SYS_io_uring_register,
+        SYS_personality,
+        SYS_mknod,
+        SYS_mknodat,
+        SYS_seccomp,
+    ];
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = always.iter().map(|&n| (n, Vec::new())).collect();
+    let me = unsafe { getpid() } as u64;
+    // Denied unless `arg` names the caller: 0 or its own pid.
+    let not_me = |arg: u8| rule(&[(arg, SeccompCmpOp::Ne, 0), (arg, SeccompCmpOp::Ne, me)]);
+    for call in [
+        SYS_prlimit64,
+        SYS_sched_getaffinity,
+        SYS_sched_setaffinity,
+        SYS_sched_getscheduler,
+        SYS_sched_setscheduler,
+        SYS_sched_getparam,
+        SYS_sched_setparam,
+        SYS_sched_getattr,
+        SYS_sched_setattr,
+    ] {
+        rules.insert(call, vec![not_me(0)?]);
+    }
+    // PRIO_PROCESS (0) / IOPRIO_WHO_PROCESS (1) of itself only: "who = 0" with PRIO_USER
+    // would mean every process of the server's uid.
+    for (call, process) in [
+        (SYS_setpriority, PRIO_PROCESS as u64),
+        (SYS_getpriority, PRIO_PROCESS as u64),
+        (SYS_ioprio_set, 1),
+        (SYS_ioprio_get, 1),
+    ] {
+        rules.insert(call, vec![rule(&[(0, SeccompCmpOp::Ne, process)])?, not_me(1)?]);
+    }
+    // Signals only to its own process group (pid 0), as before.
+    rules.insert(SYS_kill, vec![rule(&[(0, SeccompCmpOp::Ne, 0)])?]);
+    Some(rules)
 }

@@ -32,6 +32,13 @@ pub struct Limits {
     pub stdout_bytes: usize,
     /// Bytes of stderr kept (the rest is read and dropped).
     pub stderr_bytes: usize,
+    /// Size and file-count cap of the working directory (a tmpfs, where namespaces are on).
+    pub workdir_kib: u64,
+    pub workdir_files: u64,
+    /// Give each run its own user, PID, IPC, network and mount namespaces where the kernel
+    /// allows it (`MOA_SANDBOX_NAMESPACES=off` switches them off; the seccomp allow-list
+    /// holds either way).
+    pub namespaces: bool,
 }
 
 impl Default for Limits {
@@ -45,6 +52,9 @@ impl Default for Limits {
             processes: 16,
             stdout_bytes: 4 * 1024 * 1024,
             stderr_bytes: 64 * 1024,
+            workdir_kib: 16 * 1024,
+            workdir_files: 256,
+            namespaces: true,
         }
     }
 }
@@ -133,6 +143,10 @@ pub enum Ending {
     WallClock,
     /// More than `Limits::stdout_bytes` were printed; the server killed the process group.
     TooMuchOutput,
+    /// The working directory held more than `Limits::workdir_files` entries or
+    /// `Limits::workdir_kib`; the server killed the process group. (Where it is a tmpfs, the
+    /// kernel refuses the excess first, and the run goes on.)
+    TooMuchWritten,
 }
 
 #[derive(Debug)]
@@ -150,7 +164,7 @@ impl Sandbox {
     /// `-S`: no `site`; whoever needs site-packages sets `sys.path` itself (the harness does,
     /// from [`Interpreter::import_path`]): `.pth` processing is the slowest part of start-up.
     pub fn start_python(&self, script: &str, args: &[String]) -> std::io::Result<Started> {
-        let workdir = tempfile::Builder::new().prefix("moa-grade-").tempdir()?;
+        let workdir = WorkDir(Some(tempfile::Builder::new().prefix("moa-grade-").tempdir()?.keep()));
         let mut command = self.launcher_command(workdir.path(), false);
         command
             .arg(&self.interpreter.executable)
@@ -169,7 +183,7 @@ impl Sandbox {
             child,
             pid,
             early_stdout: Vec::new(),
-            _workdir: workdir,
+            workdir,
             limits: self.limits.clone(),
         })
     }
@@ -209,8 +223,13 @@ impl Sandbox {
             ("--file-size-kib", l.file_size_kib),
             ("--open-files", l.open_files),
             ("--processes", l.processes),
+            ("--workdir-kib", l.workdir_kib),
+            ("--workdir-files", l.workdir_files),
         ] {
             command.arg(flag).arg(value.to_string());
+        }
+        if !l.namespaces {
+            command.arg("--no-namespaces");
         }
         for path in self.interpreter.read_paths() {
             command.arg("--read").arg(path);
@@ -238,8 +257,8 @@ pub struct Started {
     stderr: Option<ChildStderr>,
     /// Bytes read from stdout before the hand-over, past the line that was awaited.
     early_stdout: Vec<u8>,
-    /// Deleted on drop, after the process is dead.
-    _workdir: tempfile::TempDir,
+    /// Deleted at the end of `run`, or on drop, after the process is dead.
+    workdir: WorkDir,
     limits: Limits,
 }
 
@@ -329,9 +348,30 @@ impl Started {
                 read_capped(stderr, limits.stderr_bytes, false, &mut err)
             )
         };
-        let ending = match tokio::time::timeout_at(deadline, collect).await {
-            Ok((true, _)) => Some(Ending::TooMuchOutput),
-            Ok(_) => None,
+        // The watched quota of a working directory on disk (a tmpfs one stays empty here).
+        let dir = self.workdir.path().to_path_buf();
+        let (max_entries, max_bytes) = (limits.workdir_files, limits.workdir_kib * 1024);
+        let quota = async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + QUOTA_CHECK, QUOTA_CHECK);
+            loop {
+                tick.tick().await;
+                let dir = dir.clone();
+                let over = tokio::task::spawn_blocking(move || over_quota(&dir, max_entries, max_bytes)).await;
+                if over.unwrap_or(false) {
+                    return;
+                }
+            }
+        };
+        let watched = async {
+            tokio::select! {
+                collected = collect => Some(collected),
+                () = quota => None,
+            }
+        };
+        let ending = match tokio::time::timeout_at(deadline, watched).await {
+            Ok(Some((true, _))) => Some(Ending::TooMuchOutput),
+            Ok(Some(_)) => None,
+            Ok(None) => Some(Ending::TooMuchWritten),
             Err(_) => Some(Ending::WallClock),
         };
         let ending = match ending {
@@ -347,6 +387,10 @@ impl Started {
         self.kill_group();
         let _ = self.child.kill().await;
         feeder.abort();
+        // Nothing it built is left behind, and the grading waits for that (off the runtime).
+        if let Some(dir) = self.workdir.0.take() {
+            let _ = tokio::task::spawn_blocking(move || remove_tree(&dir)).await;
+        }
         Ok(RunOutput { stdout: out, stderr: err, ending, elapsed: started.elapsed() })
     }
 
@@ -362,6 +406,171 @@ impl Drop for Started {
         // `kill_on_drop` then kills the interpreter itself, and Tokio reaps it.
         self.kill_group();
     }
+}
+
+/// How often a working directory on disk is measured against its quota.
+const QUOTA_CHECK: Duration = Duration::from_millis(200);
+
+/// Whether the tree under `root` holds more than `max_entries` entries or `max_bytes` of
+/// allocated blocks. Depth first, holding one directory open at a time (entered by name, left
+/// through ".."; no long paths), and never above `root`; stops as soon as a cap is passed, so
+/// the work is bounded by the caps. It runs while the submission may still be changing the
+/// tree, so it is an approximation (moving a directory it is in cannot hide what is below);
+/// a tmpfs (with namespaces) makes the caps exact.
+pub fn over_quota(root: &Path, max_entries: u64, max_bytes: u64) -> bool {
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(mut current) = rustix::fs::open(root, flags, Mode::empty()) else { return false };
+    // Per level from `root` down to `current`: the subdirectories not visited yet.
+    let mut pending: Vec<Vec<std::ffi::CString>> = Vec::new();
+    let (mut entries, mut bytes) = (0u64, 0u64);
+    loop {
+        let mut subdirectories = Vec::new();
+        if let Ok(listing) = rustix::fs::Dir::read_from(&current) {
+            for entry in listing.flatten() {
+                let name = entry.file_name();
+                if name == c"." || name == c".." {
+                    continue;
+                }
+                entries += 1;
+                if let Ok(stat) = rustix::fs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    bytes += stat.st_blocks as u64 * 512;
+                    if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+                        subdirectories.push(name.to_owned());
+                    }
+                }
+                if entries > max_entries || bytes > max_bytes {
+                    return true;
+                }
+            }
+        }
+        pending.push(subdirectories);
+        // The next directory to list: a pending one here, or go back up.
+        loop {
+            let Some(level) = pending.last_mut() else { return false };
+            if let Some(name) = level.pop() {
+                if let Ok(inner) = rustix::fs::openat(&current, name.as_c_str(), flags, Mode::empty()) {
+                    current = inner;
+                    break;
+                }
+                continue;
+            }
+            pending.pop();
+            if pending.is_empty() {
+                return false;
+            }
+            match rustix::fs::openat(&current, c"..", flags, Mode::empty()) {
+                Ok(parent) => current = parent,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A run's working directory, removed (off the async runtime) when dropped.
+struct WorkDir(Option<PathBuf>);
+
+impl WorkDir {
+    fn path(&self) -> &Path {
+        self.0.as_deref().unwrap_or(Path::new("/nonexistent"))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || remove_tree(&dir))),
+            Err(_) => remove_tree(&dir),
+        }
+    }
+}
+
+/// Deletes `root` and everything under it, whatever a submission made of it: any depth (a
+/// loop over one open directory at a time, never recursion; names relative to it, so no path
+/// grows past PATH_MAX), unreadable or unwritable directories (permissions restored first),
+/// symbolic links (removed, never followed). Gives up quietly on what it cannot delete.
+pub fn remove_tree(root: &Path) {
+    use rustix::fs::{AtFlags, Mode, OFlags};
+    let open = |at: &rustix::fd::OwnedFd, name: &std::ffi::CStr| {
+        rustix::fs::openat(
+            at,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let owner_only = Mode::RWXU;
+    let _ = rustix::fs::chmod(root, owner_only);
+    let Ok(mut current) =
+        rustix::fs::open(root, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+    else {
+        let _ = std::fs::remove_file(root);
+        return;
+    };
+    // Names of the directories entered, from `root` down to `current`.
+    let mut entered: Vec<std::ffi::CString> = Vec::new();
+    // Bounds the work on a tree that changes under it (it should not: the process is dead).
+    let mut budget: u64 = 10_000_000;
+    loop {
+        budget -= 1;
+        if budget == 0 {
+            return;
+        }
+        let mut subdirectory = None;
+        let mut removed = false;
+        if let Ok(entries) = rustix::fs::Dir::read_from(&current) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name == c"." || name == c".." {
+                    continue;
+                }
+                let is_dir = match entry.file_type() {
+                    rustix::fs::FileType::Directory => true,
+                    rustix::fs::FileType::Unknown => rustix::fs::statat(&current, name, AtFlags::SYMLINK_NOFOLLOW)
+                        .is_ok_and(|st| {
+                            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+                        }),
+                    _ => false,
+                };
+                if !is_dir {
+                    removed |= rustix::fs::unlinkat(&current, name, AtFlags::empty()).is_ok();
+                } else if rustix::fs::unlinkat(&current, name, AtFlags::REMOVEDIR).is_ok() {
+                    removed = true;
+                } else {
+                    subdirectory = Some(name.to_owned());
+                    break;
+                }
+            }
+        }
+        if let Some(name) = subdirectory {
+            let _ = rustix::fs::chmodat(&current, name.as_c_str(), owner_only, AtFlags::empty());
+            match open(&current, &name) {
+                Ok(child) => {
+                    current = child;
+                    entered.push(name);
+                }
+                // Cannot enter it: nothing more can be done below here.
+                Err(_) => return,
+            }
+            continue;
+        }
+        if removed {
+            // Entries removed while listing may hide others: list again until a pass is empty.
+            continue;
+        }
+        // `current` is empty: go back up and remove it.
+        let Some(name) = entered.pop() else { break };
+        match open(&current, c"..") {
+            Ok(parent) => current = parent,
+            Err(_) => return,
+        }
+        if rustix::fs::unlinkat(&current, name.as_c_str(), AtFlags::REMOVEDIR).is_err() {
+            return;
+        }
+    }
+    drop(current);
+    let _ = std::fs::remove_dir(root);
 }
 
 /// The PT_INTERP path of a 64-bit little-endian ELF file, canonicalized; None for static
@@ -440,6 +649,12 @@ pub fn launcher_main(args: &[String]) -> i32 {
             "--file-size-kib" => number(rest.next()).map(|v| c.limits.file_size_kib = v).is_some(),
             "--open-files" => number(rest.next()).map(|v| c.limits.open_files = v).is_some(),
             "--processes" => number(rest.next()).map(|v| c.limits.processes = v).is_some(),
+            "--workdir-kib" => number(rest.next()).map(|v| c.limits.workdir_kib = v).is_some(),
+            "--workdir-files" => number(rest.next()).map(|v| c.limits.workdir_files = v).is_some(),
+            "--no-namespaces" => {
+                c.limits.namespaces = false;
+                true
+            }
             "--read" => rest.next().map(|v| c.read_only.push(v.into())).is_some(),
             "--write" => rest.next().map(|v| c.read_write = Some(v.into())).is_some(),
             "--exec" => rest.next().map(|v| c.executables.push(v.into())).is_some(),
@@ -458,7 +673,14 @@ pub fn launcher_main(args: &[String]) -> i32 {
         eprintln!("sandbox-exec: refusing to run: the server that started it is gone");
         return 125;
     }
-    let layers = confine::confine(&c);
+    let mut layers = confine::prepare(&c);
+    if layers.pid_namespace
+        && let Err(error) = confine::fork_into_pid_namespace()
+    {
+        eprintln!("sandbox-exec: cannot start the sandbox's first process: {error}");
+        return 125;
+    }
+    confine::confine(&c, &mut layers);
     if probe {
         println!("{}", serde_json::to_string(&layers).unwrap_or_default());
         return 0;
