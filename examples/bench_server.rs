@@ -5,7 +5,12 @@
 //! 2. streams: memory per open chat stream, and a crowd of concurrent chat streams (500 by
 //!    default) that must all end with `done`;
 //! 3. pages: bytes a first visit downloads (gzip) for the chat, challenge and leaderboard pages
-//!    (target < 100 KB each).
+//!    (target < 100 KB each);
+//! 4. fair use: the provider calls one client can make in a minute against the default limits
+//!    (a flood of the widest runs, at once and one after another).
+//! 5. live fan-out: server CPU per leaderboard change with 2,000 live viewers (target < 50 ms);
+//! 6. idle sockets: how long the server takes to drop 1,000 connections that send nothing
+//!    (target: within the header timeout, 10 s by default, plus 2 s).
 //!
 //!     cargo run --release --example bench_server [-- --streams 500 --stream-latency-ms 4000 --runs 30]
 //!
@@ -27,10 +32,13 @@ struct Options {
     streams: usize,
     stream_latency: Duration,
     runs: usize,
+    viewers: usize,
+    idle: usize,
 }
 
 fn options() -> Result<Options, String> {
-    let mut options = Options { streams: 500, stream_latency: Duration::from_millis(4000), runs: 30 };
+    let mut options =
+        Options { streams: 500, stream_latency: Duration::from_millis(4000), runs: 30, viewers: 2_000, idle: 1_000 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).and_then(|v| v.parse::<u64>().ok()).ok_or(format!("{} needs a number", pair[0]))?;
@@ -38,6 +46,8 @@ fn options() -> Result<Options, String> {
             "--streams" => options.streams = value.max(1) as usize,
             "--stream-latency-ms" => options.stream_latency = Duration::from_millis(value),
             "--runs" => options.runs = value.max(1) as usize,
+            "--viewers" => options.viewers = value.max(1) as usize,
+            "--idle" => options.idle = value.max(1) as usize,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -62,6 +72,13 @@ fn main() -> Result<(), String> {
 async fn bench(options: Options) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut failures = Vec::new();
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("hygiene") {
+        // Just the connection and fan-out figures (BENCH_ONLY=hygiene).
+        let fast = fake_llm::FakeLlm::start(Duration::ZERO).await;
+        return hygiene(dir.path(), &fast.base_url, &options, &mut failures)
+            .await
+            .and_then(|()| if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) });
+    }
 
     let fast = fake_llm::FakeLlm::start(Duration::ZERO).await;
     let server = Server::start(dir.path(), "overhead", &fast.base_url).await?;
@@ -77,6 +94,12 @@ async fn bench(options: Options) -> Result<(), String> {
     streams(&server, options.streams, options.stream_latency, &mut failures).await?;
     drop(server);
 
+    let counted = fake_llm::FakeLlm::start(Duration::from_millis(1)).await;
+    let server = Server::start_with(dir.path(), "fair-use", &counted.base_url, &[]).await?;
+    fair_use(&server, &counted, &mut failures).await?;
+    drop(server);
+    hygiene(dir.path(), &fast.base_url, &options, &mut failures).await?;
+
     if failures.is_empty() {
         println!("\nall targets met");
         Ok(())
@@ -91,10 +114,24 @@ struct Server {
     base: String,
 }
 
+/// The measurements above send a crowd's worth of runs from one address and one client, so
+/// their servers lift the per-client fair-use bounds (the fair-use figure keeps the defaults).
+const CROWD_FROM_ONE_CLIENT: &[(&str, &str)] = &[
+    ("MOA_RUNS_PER_CLIENT", "0"),
+    ("MOA_RUNS_PER_IP", "0"),
+    ("MOA_CALLS_PER_MINUTE", "0"),
+    ("MOA_CALLS_PER_IP_PER_MINUTE", "0"),
+];
+
 impl Server {
     async fn start(dir: &Path, name: &str, llm: &str) -> Result<Server, String> {
+        Server::start_with(dir, name, llm, CROWD_FROM_ONE_CLIENT).await
+    }
+
+    async fn start_with(dir: &Path, name: &str, llm: &str, env: &[(&str, &str)]) -> Result<Server, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut child = tokio::process::Command::new(exe)
+            .envs(env.iter().copied())
             .arg("serve")
             .current_dir(dir)
             .env("DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.join(format!("{name}.db")).display()))
@@ -103,6 +140,7 @@ impl Server {
             .env("LLM_API_KEY", "sk-bench")
             .env("MOA_MODELS", "fake:32768")
             .env("RUST_LOG", "moa_workshop=warn,moa_workshop::app=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -126,6 +164,17 @@ impl Server {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// CPU time (user + system) the server process has used so far.
+    fn cpu(&self) -> Duration {
+        let pid = self.child.id().expect("running");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        Duration::from_micros(ticks * 1_000_000 / per_second)
     }
 
     /// Resident memory of the server process, in KiB.
@@ -170,6 +219,71 @@ async fn run_moa(client: &reqwest::Client, base: &str, layers: u32) -> Result<us
         }
     }
     Err("the stream ended without done".into())
+}
+
+/// The widest configuration the server accepts: 8 agents × 10 layers, 81 calls a run.
+fn widest() -> Value {
+    let agents: Vec<Value> = (0..8)
+        .map(|n| {
+            json!({"name": format!("agent{n}"), "model": "fake", "temperature": 0.2, "max_tokens": 128,
+                        "prompt": "Improve on: {helper_response}"})
+        })
+        .collect();
+    json!({"main_model": "fake", "main_temperature": 0.2, "cycles": 10,
+           "system_prompt": "Answer with: {helper_response}", "layer_agents": agents})
+}
+
+/// Fair use against the default limits: one anonymous client without cookies first sends 60
+/// of the widest runs at once (the finding: 4,091 provider calls), then keeps starting them one
+/// after another; reports the provider calls it got in, all within the same minute.
+async fn fair_use(server: &Server, llm: &fake_llm::FakeLlm, failures: &mut Vec<String>) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let ask = || client.post(server.url("/api/moa")).json(&json!({"question": "Spend it all", "config": widest()}));
+    let started = Instant::now();
+    let flood = futures_util::future::join_all((0..60).map(|_| ask().send())).await;
+    let mut accepted = 0;
+    let mut open = Vec::new();
+    for response in flood {
+        let response = response.map_err(|e| format!("request: {e}"))?;
+        if response.status().is_success() {
+            accepted += 1;
+            open.push(response);
+        }
+    }
+    for response in open {
+        response.text().await.map_err(|e| format!("stream: {e}"))?;
+    }
+    let mut refused_with = None;
+    for _ in 0..100 {
+        let response = ask().send().await.map_err(|e| format!("request: {e}"))?;
+        if !response.status().is_success() {
+            let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+            refused_with = Some((response.status().as_u16(), retry_after, response.text().await.unwrap_or_default()));
+            break;
+        }
+        accepted += 1;
+        response.text().await.map_err(|e| format!("stream: {e}"))?;
+    }
+    let calls = llm.requests().len();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "
+fair use: one client, no cookies, the widest runs (8 agents x 10 layers), default limits"
+    );
+    println!(
+        "  60 at once, then one after another: {accepted} runs admitted, {calls} provider calls in {elapsed:.1} s"
+    );
+    println!("  calls one client can make per minute: {calls} (MOA_CALLS_PER_MINUTE = 250; before: 4,091 for 60 runs)");
+    match refused_with {
+        Some((status, retry_after, body)) => {
+            println!("  then: {status}, Retry-After {}, {body}", retry_after.as_deref().unwrap_or("none"))
+        }
+        None => failures.push("one client was never refused".into()),
+    }
+    if calls > 250 {
+        failures.push(format!("one client made {calls} provider calls in a minute"));
+    }
+    Ok(())
 }
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -321,4 +435,113 @@ fn raise_open_file_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+/// Live fan-out and idle sockets, each on a fresh server.
+async fn hygiene(dir: &Path, llm: &str, options: &Options, failures: &mut Vec<String>) -> Result<(), String> {
+    let server = Server::start_with(dir, "fanout", llm, &[("ORGANIZER_TOKEN", FANOUT_TOKEN)]).await?;
+    live_fanout(&server, options.viewers, failures).await?;
+    drop(server);
+    let server = Server::start(dir, "idle", llm).await?;
+    idle_sockets(&server, options.idle, failures).await?;
+    drop(server);
+    Ok(())
+}
+
+const FANOUT_TOKEN: &str = "bench-organizer-token-0123456789";
+
+/// Opens `viewers` live leaderboard streams, then changes the leaderboard (freeze / unfreeze)
+/// a few times, waiting each time until every viewer has the new table; reports the server's
+/// CPU time per change.
+async fn live_fanout(server: &Server, viewers: usize, failures: &mut Vec<String>) -> Result<(), String> {
+    const CHANGES: usize = 10;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(viewers + 8).build().map_err(|e| e.to_string())?;
+    let received = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let mut tasks = Vec::with_capacity(viewers);
+    for _ in 0..viewers {
+        let response = client.get(server.url("/leaderboard/stream")).send().await.map_err(|e| e.to_string())?;
+        if response.status() != 200 {
+            return Err(format!("a live viewer got HTTP {}", response.status()));
+        }
+        let received = received.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut events = response.bytes_stream().eventsource();
+            while let Some(Ok(event)) = events.next().await {
+                if event.event == "leaderboard" {
+                    received.add_permits(1);
+                }
+            }
+        }));
+    }
+    let wait_all = |received: std::sync::Arc<tokio::sync::Semaphore>| async move {
+        tokio::time::timeout(Duration::from_secs(60), received.acquire_many(viewers as u32))
+            .await
+            .map_err(|_| "not every viewer received the table within 60 s".to_string())?
+            .map_err(|e| e.to_string())?
+            .forget();
+        Ok::<_, String>(())
+    };
+    wait_all(received.clone()).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.cpu();
+    let started = Instant::now();
+    // Not following the redirect: the dashboard it leads to is not part of a change's cost.
+    let organizer =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().map_err(|e| e.to_string())?;
+    for change in 0..CHANGES {
+        let frozen = if change % 2 == 0 { "1" } else { "0" };
+        let answer = organizer
+            .post(server.url("/organizer/freeze"))
+            .bearer_auth(FANOUT_TOKEN)
+            .form(&[("frozen", frozen)])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !answer.status().is_redirection() {
+            return Err(format!("freezing answered HTTP {}", answer.status()));
+        }
+        wait_all(received.clone()).await?;
+    }
+    let per_change = (server.cpu() - before) / CHANGES as u32;
+    let wall = started.elapsed() / CHANGES as u32;
+    println!(
+        "live fan-out: {viewers} viewers, server CPU per leaderboard change {:.1} ms (target < 50 ms), \
+         every viewer updated within {:.0} ms",
+        per_change.as_secs_f64() * 1e3,
+        wall.as_secs_f64() * 1e3
+    );
+    if per_change >= Duration::from_millis(50) {
+        failures.push(format!("one leaderboard change costs {:.1} ms of CPU", per_change.as_secs_f64() * 1e3));
+    }
+    for task in tasks {
+        task.abort();
+    }
+    Ok(())
+}
+
+/// Opens `count` connections that never send a byte and times how long the server takes to
+/// close all of them (the header timeout, 10 s by default).
+async fn idle_sockets(server: &Server, count: usize, failures: &mut Vec<String>) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 0..count {
+        sockets.push(tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("connect: {e}"))?);
+    }
+    let closes = sockets.into_iter().map(|mut tcp| async move {
+        let mut buf = [0u8; 64];
+        let _ = tokio::time::timeout(Duration::from_secs(60), tcp.read(&mut buf)).await;
+    });
+    futures_util::future::join_all(closes).await;
+    let took = started.elapsed();
+    let health = reqwest::get(server.url("/healthz")).await.map_err(|e| e.to_string())?.status();
+    println!(
+        "idle sockets: the server dropped {count} idle connections after {:.1} s (header timeout 10 s); /healthz then {health}",
+        took.as_secs_f64()
+    );
+    if took > Duration::from_secs(12) {
+        failures.push(format!("{count} idle sockets stayed open {:.1} s", took.as_secs_f64()));
+    }
+    Ok(())
 }

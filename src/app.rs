@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -33,6 +32,8 @@ pub struct AppState {
     pub live: Arc<web::live::Live>,
     /// MoA runs whose engine task is still alive (reported by /healthz; zero when idle).
     pub active_runs: Arc<AtomicUsize>,
+    /// The last write the database refused (reported by /healthz).
+    pub storage: Arc<store::StorageHealth>,
 }
 
 impl AppState {
@@ -57,11 +58,14 @@ impl App {
     /// Python the app still serves chat and explains why grading is off.
     pub async fn build(startup: Startup) -> Result<App, String> {
         let settings = startup.settings;
+        if let Some(token) = &settings.organizer_token {
+            crate::config::check_organizer_token(token)?;
+        }
         let pool = store::connect(&settings.database_url).await?;
         tracing::info!(database = %redact_url(&settings.database_url), "database ready");
         let grader = start_grader(&settings, startup.launcher).await;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let limits = ClientLimits { connect: Duration::from_secs(10), request: settings.llm_timeout };
+        let limits = ClientLimits { connect: settings.llm_connect_timeout, request: settings.llm_timeout };
         let llm: Arc<dyn ChatProvider> = Arc::new(OpenAiProvider::new(limits)?);
         let catalog = Catalog::new(settings.providers(), llm.clone());
         for provider in catalog.providers() {
@@ -85,6 +89,7 @@ impl App {
             catalog,
             live,
             active_runs: Arc::default(),
+            storage: Arc::default(),
         };
         Ok(App { state, shutdown })
     }
@@ -99,25 +104,24 @@ impl App {
         let state = &self.state;
         tokio::spawn(state.live.clone().watch_leaderboard(state.pool.clone(), state.shutdown.clone()));
         let shutdown = self.shutdown;
-        // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm may hold
-        // each one back until the previous is acknowledged.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                tracing::info!("shutting down");
-                let _ = shutdown.send(true);
-            })
-            .await;
+        let settings = &self.state.settings;
+        let max_connections = match settings.max_connections {
+            0 => web::server::automatic_connection_cap(open_file_limit()),
+            n => n,
+        };
+        let limits = web::server::ConnectionLimits { header_timeout: settings.header_timeout, max_connections };
+        tracing::info!(max_connections, header_timeout_s = limits.header_timeout.as_secs_f64(), "connection limits");
+        web::server::serve(listener, router, limits, async move {
+            stop.await;
+            tracing::info!("shutting down");
+            let _ = shutdown.send(true);
+        })
+        .await;
         // Open requests are done: the interpreters waiting for submissions are not needed.
         if let Ok(grader) = &self.state.grader {
             grader.shutdown();
         }
-        served
+        Ok(())
     }
 }
 
@@ -126,6 +130,7 @@ async fn start_grader(settings: &Settings, launcher: PathBuf) -> Result<Arc<Grad
     grader_settings.python = settings.python.clone();
     grader_settings.limits.wall = settings.grade_timeout;
     grader_settings.limits.cpu_seconds = settings.grade_timeout.as_secs();
+    grader_settings.limits.namespaces = settings.sandbox_namespaces;
     if let Some(n) = settings.grade_concurrency {
         grader_settings.concurrency = n;
     }
@@ -208,10 +213,7 @@ pub async fn run_server(settings: Settings) -> Result<(), String> {
 /// soft limit of 1,024 descriptors would start refusing a room of 500. Raises the soft limit
 /// to the hard one (as far as the system allows) and returns the limit now in force.
 fn raise_open_file_limit() -> libc::rlim_t {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 0;
-    }
+    let Some(mut limit) = file_limits() else { return 0 };
     if limit.rlim_cur < limit.rlim_max {
         let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
@@ -219,6 +221,16 @@ fn raise_open_file_limit() -> libc::rlim_t {
         }
     }
     limit.rlim_cur
+}
+
+/// The soft open-file limit now in force (0 when it cannot be read).
+fn open_file_limit() -> libc::rlim_t {
+    file_limits().map_or(0, |limit| limit.rlim_cur)
+}
+
+fn file_limits() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
 }
 
 #[cfg(test)]

@@ -109,6 +109,9 @@ pub struct Settings {
     pub grade_prewarm: Option<usize>,
     /// Wall-clock limit of one grading run (`MOA_GRADE_TIMEOUT_SECS`).
     pub grade_timeout: Duration,
+    /// Namespaces for each sandbox where the kernel allows them (`MOA_SANDBOX_NAMESPACES`,
+    /// default on; off tests the seccomp-only fallback that Docker's default profile gets).
+    pub sandbox_namespaces: bool,
     /// Models offered, with context sizes (`MOA_MODELS="name:context,…"`, default [`DEFAULT_MODELS`]).
     pub models: Vec<ModelSpec>,
     /// Limit for one LLM call, streaming included (`MOA_LLM_TIMEOUT_SECS`, default 120).
@@ -134,6 +137,107 @@ pub struct Settings {
     pub extra_providers: Vec<ProviderSettings>,
     /// Runs on the default provider need the participant's own key (`MOA_REQUIRE_USER_KEY`).
     pub require_user_key: bool,
+    /// A connection must send a complete request head within this after connecting or after
+    /// its previous answer, else it is closed: covers idle sockets, trickled headers and idle
+    /// keep-alive alike (`MOA_HEADER_TIMEOUT_SECS`, default 10). Streams being answered are
+    /// not affected.
+    pub header_timeout: Duration,
+    /// Open client connections at once; past it, new ones get a 503 sentence and are closed
+    /// (`MOA_MAX_CONNECTIONS`, default 0 = half the open-file limit, so the provider sockets,
+    /// the database and the grader keep descriptors).
+    pub max_connections: usize,
+    /// Live leaderboard viewers (public and organizer) at once on this instance; past it, a
+    /// 503 sentence (`MOA_MAX_LIVE_VIEWERS`, default 5,000).
+    pub max_live_viewers: usize,
+    /// Connecting to a provider must succeed within this (`MOA_LLM_CONNECT_TIMEOUT_SECS`, default 10).
+    pub llm_connect_timeout: Duration,
+    /// The address attendees use, e.g. `https://moa.example.org` (`MOA_PUBLIC_URL`): an
+    /// https address makes cookies `Secure`, and its origin counts as this server's own.
+    pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-Proto` / `X-Forwarded-For` are believed
+    /// (`MOA_TRUSTED_PROXIES`, comma-separated addresses or CIDR ranges; default none).
+    pub trusted_proxies: Vec<IpRange>,
+    /// Fair use: what one client may spend (see `web::fair_use`, which owns the rules).
+    pub fair_use: FairUseSettings,
+}
+
+/// An address range such as `10.0.0.0/8` or a single address (`127.0.0.1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    pub network: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl IpRange {
+    pub fn parse(text: &str) -> Option<IpRange> {
+        let (address, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
+        let network: std::net::IpAddr = address.trim().parse().ok()?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= bits)?,
+            None => bits,
+        };
+        Some(IpRange { network, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 client reaching an IPv6 socket appears as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The shortest organizer token accepted: anything shorter can be guessed.
+pub const MIN_ORGANIZER_TOKEN: usize = 16;
+
+/// Refuses an organizer token that is too short to resist guessing.
+pub fn check_organizer_token(token: &Secret) -> Result<(), String> {
+    let length = token.expose().chars().count();
+    if length < MIN_ORGANIZER_TOKEN {
+        return Err(format!(
+            "ORGANIZER_TOKEN is too short ({length} characters; at least {MIN_ORGANIZER_TOKEN} are needed so it \
+             cannot be guessed). Make one with: openssl rand -hex 16"
+        ));
+    }
+    Ok(())
+}
+
+/// Bounds on what one client can spend, so nobody can exhaust the event's key or the server
+/// for the others. A client is a claimed participant, else an anonymous browser (its
+/// `moa_browser` cookie), else its network address; every request also counts against its
+/// address, a generous backstop for scripts that drop cookies. 0 turns a bound off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FairUseSettings {
+    /// MoA runs one client may have going at once (`MOA_RUNS_PER_CLIENT`, default 3).
+    pub runs_per_client: usize,
+    /// MoA runs from one network address at once (`MOA_RUNS_PER_IP`, default 100).
+    pub runs_per_ip: usize,
+    /// Model calls one client may start per minute (`MOA_CALLS_PER_MINUTE`, default 250:
+    /// three runs of the largest configuration, 8 agents × 10 layers + 1).
+    pub calls_per_minute: u64,
+    /// Model calls per minute from one network address (`MOA_CALLS_PER_IP_PER_MINUTE`, default 2,500).
+    pub calls_per_ip_per_minute: u64,
+    /// Tokens per minute all runs on the event's own key may plan to use
+    /// (`MOA_EVENT_TOKENS_PER_MINUTE`, default 0 = no budget).
+    pub event_tokens_per_minute: u64,
+    /// Whether the MoA chat needs a claimed display name (`MOA_CHAT_REQUIRES_NAME`, default false).
+    pub chat_requires_name: bool,
+    /// Display names one network address may claim per minute (`MOA_CLAIMS_PER_IP_PER_MINUTE`, default 30).
+    pub claims_per_ip_per_minute: u32,
 }
 
 impl Settings {
@@ -207,17 +311,22 @@ impl Settings {
                 models,
             });
         }
+        let organizer_token = get("ORGANIZER_TOKEN").map(Secret::new);
+        if let Some(token) = &organizer_token {
+            check_organizer_token(token)?;
+        }
         Ok(Settings {
             listen: get("MOA_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into()),
             database_url,
             llm_base_url,
             llm_api_key: get("LLM_API_KEY").or_else(|| get("CEREBRAS_API_KEY")).map(Secret::new),
-            organizer_token: get("ORGANIZER_TOKEN").map(Secret::new),
+            organizer_token,
             python: get("MOA_PYTHON").unwrap_or_else(|| "python3".into()),
             grade_concurrency: number("MOA_GRADE_CONCURRENCY")?.map(|n| n.max(1) as usize),
             grade_queue: number("MOA_GRADE_QUEUE")?.map(|n| n as usize),
             grade_prewarm: number("MOA_GRADE_PREWARM")?.map(|n| n.min(64) as usize),
             grade_timeout: Duration::from_secs(grade_timeout),
+            sandbox_namespaces: flag("MOA_SANDBOX_NAMESPACES", true)?,
             models,
             llm_timeout: Duration::from_secs(llm_timeout),
             llm_retry_window: Duration::from_secs(llm_retry_window),
@@ -228,6 +337,33 @@ impl Settings {
             llm_discover_models: flag("LLM_DISCOVER_MODELS", false)?,
             extra_providers,
             require_user_key: flag("MOA_REQUIRE_USER_KEY", false)?,
+            header_timeout: Duration::from_secs(number("MOA_HEADER_TIMEOUT_SECS")?.unwrap_or(10).clamp(1, 3600)),
+            max_connections: number("MOA_MAX_CONNECTIONS")?.unwrap_or(0) as usize,
+            max_live_viewers: number("MOA_MAX_LIVE_VIEWERS")?.unwrap_or(5_000).max(1) as usize,
+            llm_connect_timeout: Duration::from_secs(
+                number("MOA_LLM_CONNECT_TIMEOUT_SECS")?.unwrap_or(10).clamp(1, 600),
+            ),
+            public_url: get("MOA_PUBLIC_URL").map(|url| base_url("MOA_PUBLIC_URL", Some(&url))).transpose()?,
+            trusted_proxies: get("MOA_TRUSTED_PROXIES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    IpRange::parse(p).ok_or_else(|| {
+                        format!("MOA_TRUSTED_PROXIES: {p:?} is not an address or range, e.g. 127.0.0.1 or 10.0.0.0/8")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            fair_use: FairUseSettings {
+                runs_per_client: number("MOA_RUNS_PER_CLIENT")?.unwrap_or(3) as usize,
+                runs_per_ip: number("MOA_RUNS_PER_IP")?.unwrap_or(100) as usize,
+                calls_per_minute: number("MOA_CALLS_PER_MINUTE")?.unwrap_or(250),
+                calls_per_ip_per_minute: number("MOA_CALLS_PER_IP_PER_MINUTE")?.unwrap_or(2_500),
+                event_tokens_per_minute: number("MOA_EVENT_TOKENS_PER_MINUTE")?.unwrap_or(0),
+                chat_requires_name: flag("MOA_CHAT_REQUIRES_NAME", false)?,
+                claims_per_ip_per_minute: number("MOA_CLAIMS_PER_IP_PER_MINUTE")?.unwrap_or(30).min(100_000) as u32,
+            },
         })
     }
 
@@ -286,6 +422,20 @@ mod tests {
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(s.llm_base_url, DEFAULT_LLM_BASE_URL);
         assert!(s.llm_api_key.is_none() && s.organizer_token.is_none());
+    }
+
+    #[test]
+    fn fair_use_has_defaults_and_can_be_changed() {
+        let f = settings(&[]).unwrap().fair_use;
+        assert_eq!(
+            (f.runs_per_client, f.runs_per_ip, f.calls_per_minute, f.calls_per_ip_per_minute),
+            (3, 100, 250, 2_500)
+        );
+        assert_eq!((f.event_tokens_per_minute, f.chat_requires_name, f.claims_per_ip_per_minute), (0, false, 30));
+        let f =
+            settings(&[("MOA_EVENT_TOKENS_PER_MINUTE", "60000"), ("MOA_CHAT_REQUIRES_NAME", "yes")]).unwrap().fair_use;
+        assert_eq!((f.event_tokens_per_minute, f.chat_requires_name), (60_000, true));
+        assert!(settings(&[("MOA_RUNS_PER_CLIENT", "three")]).unwrap_err().contains("MOA_RUNS_PER_CLIENT"));
     }
 
     #[test]
@@ -363,6 +513,37 @@ mod tests {
         assert_eq!((groq.key_variable.as_str(), groq.discover), ("MOA_PROVIDER_GROQ_API_KEY", false));
         assert!(s.require_user_key);
         assert!(!format!("{s:?}").contains("gsk-secret-value"), "keys never print");
+    }
+
+    #[test]
+    fn short_organizer_tokens_are_refused_with_a_recipe() {
+        let problem = settings(&[("ORGANIZER_TOKEN", "ab")]).unwrap_err();
+        assert!(
+            problem.contains("ORGANIZER_TOKEN is too short") && problem.contains("openssl rand -hex 16"),
+            "{problem}"
+        );
+        assert!(settings(&[("ORGANIZER_TOKEN", "0123456789abcdef")]).is_ok());
+    }
+
+    #[test]
+    fn hygiene_settings_parse() {
+        let s = settings(&[]).unwrap();
+        assert_eq!((s.header_timeout, s.max_connections, s.max_live_viewers), (Duration::from_secs(10), 0, 5_000));
+        assert!(s.public_url.is_none() && s.trusted_proxies.is_empty());
+        let s = settings(&[
+            ("MOA_PUBLIC_URL", "https://moa.example.org/"),
+            ("MOA_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"),
+        ])
+        .unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://moa.example.org"));
+        let proxies = &s.trusted_proxies;
+        assert!(proxies[0].contains("127.0.0.1".parse().unwrap()));
+        assert!(!proxies[0].contains("127.0.0.2".parse().unwrap()));
+        assert!(proxies[1].contains("10.200.3.4".parse().unwrap()));
+        assert!(proxies[1].contains("::ffff:10.1.1.1".parse().unwrap()));
+        assert!(proxies[2].contains("::1".parse().unwrap()));
+        assert!(settings(&[("MOA_TRUSTED_PROXIES", "proxy.local")]).unwrap_err().contains("MOA_TRUSTED_PROXIES"));
+        assert!(settings(&[("MOA_TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
     }
 
     #[test]

@@ -11,14 +11,24 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// The caller is known but may not do this (acting for another participant).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    /// The request clashes with what exists (a display name someone holds).
+    #[error("{0}")]
+    Conflict(String),
     /// Too much work right now; the client should retry after the given seconds.
     #[error("{message}")]
     Busy { message: String, retry_after_s: u64 },
     /// A feature that is not set up (no Python, no organizer token, ...).
     #[error("{0}")]
     Unavailable(String),
+    /// The database cannot store anything right now (read-only, disk full, unreachable); the
+    /// cause names which, so the organizer knows what to fix.
+    #[error("The server cannot save right now: {0}.")]
+    Storage(String),
     /// Our fault. The cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(String),
@@ -29,9 +39,11 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -52,18 +64,32 @@ impl IntoResponse for AppError {
         if let AppError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
+        if let AppError::Storage(cause) = &self {
+            tracing::error!(%cause, "cannot write to the database");
+        }
         let mut response = (self.status(), Json(json!({ "error": self.public_message() }))).into_response();
         if let AppError::Busy { retry_after_s, .. } = &self {
             if let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+        if let AppError::Storage(cause) = &self {
+            // Read by the middleware that reports storage faults on /healthz.
+            response.extensions_mut().insert(StorageFault(cause.clone()));
+        }
         response
     }
 }
 
+/// Marks an answer that failed because the database could not store something.
+#[derive(Debug, Clone)]
+pub struct StorageFault(pub String);
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        AppError::Internal(format!("database: {e}"))
+        match crate::store::storage_problem(&e) {
+            Some(cause) => AppError::Storage(cause),
+            None => AppError::Internal(format!("database: {e}")),
+        }
     }
 }

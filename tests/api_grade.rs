@@ -10,7 +10,8 @@ const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py
 
 #[tokio::test]
 async fn grades_code_and_needs_the_organizer_token_when_one_is_set() {
-    let app = common::spawn_app(|s| s.organizer_token = Some(moa_workshop::config::Secret::new("tok-123"))).await;
+    let app =
+        common::spawn_app(|s| s.organizer_token = Some(moa_workshop::config::Secret::new("tok-123-0123456789"))).await;
     let client = reqwest::Client::new();
     let post = |token: Option<&str>| {
         let mut request = client.post(app.url("/api/grade")).json(&json!({ "code": FULL_MARKS }));
@@ -24,7 +25,7 @@ async fn grades_code_and_needs_the_organizer_token_when_one_is_set() {
     let body: Value = response.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("organizer token"));
     assert_eq!(post(Some("tok-12")).await.unwrap().status(), 401);
-    let response = post(Some("tok-123")).await.unwrap();
+    let response = post(Some("tok-123-0123456789")).await.unwrap();
     assert_eq!(response.status(), 200);
     let report: Value = response.json().await.unwrap();
     assert_eq!(report["total"], 120);

@@ -33,13 +33,14 @@ fn setup() -> Value {
     config("big-main", 2, &[("bug_hunter", "fast-a"), ("reviewer", "fast-b")])
 }
 
-async fn generate(app: &TestApp, body: Value) -> reqwest::Response {
-    reqwest::Client::new().post(app.url("/api/generate")).json(&body).send().await.unwrap()
+/// `POST /api/generate` as participant `name` (claimed on first use).
+async fn generate(app: &TestApp, name: &str, body: Value) -> reqwest::Response {
+    app.post_as(&reqwest::Client::new(), name, "/api/generate").await.json(&body).send().await.unwrap()
 }
 
 async fn generate_ok(app: &TestApp, participant: &str, prompt: Option<&str>) -> (String, String) {
     let since = Instant::now();
-    let response = generate(app, json!({"participant": participant, "config": setup(), "prompt": prompt})).await;
+    let response = generate(app, participant, json!({"config": setup(), "prompt": prompt})).await;
     let events = read_events(response, since).await;
     let done = events.last().unwrap();
     assert_eq!(done.name, "done", "{events:?}");
@@ -48,9 +49,10 @@ async fn generate_ok(app: &TestApp, participant: &str, prompt: Option<&str>) -> 
 }
 
 async fn submit(app: &TestApp, participant: &str, generation_id: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(app.url("/api/submissions"))
-        .json(&json!({"participant": participant, "generation_id": generation_id}))
+    let response = app
+        .post_as(&reqwest::Client::new(), participant, "/api/submissions")
+        .await
+        .json(&json!({"generation_id": generation_id}))
         .send()
         .await
         .unwrap();
@@ -99,13 +101,25 @@ async fn generate_then_submit_then_leaderboard() {
     );
     assert_eq!(agents[3]["layer"], 2);
     // Another attendee cannot submit Ada's generation.
-    let response = reqwest::Client::new()
-        .post(app.url("/api/submissions"))
-        .json(&json!({"participant": "Bob", "generation_id": ada_generation}))
+    let response = app
+        .post_as(&reqwest::Client::new(), "Bob", "/api/submissions")
+        .await
+        .json(&json!({"generation_id": ada_generation}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    // Nor by naming Ada while signed in as Bob.
+    let response = app
+        .post_as(&reqwest::Client::new(), "Bob", "/api/submissions")
+        .await
+        .json(&json!({"participant": "Ada", "generation_id": ada_generation}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let error: Value = response.json().await.unwrap();
+    assert!(error["error"].as_str().unwrap().contains("cannot act for \"Ada\""), "{error}");
 }
 
 #[tokio::test]
@@ -115,41 +129,39 @@ async fn bad_generate_requests_are_refused_before_anything_is_stored_or_called()
     let mut no_placeholder = setup();
     no_placeholder["ai_configuration"]["system_prompt"] = json!("no placeholder here");
     let cases = [
-        (json!({"participant": "", "config": setup()}), "display name"),
-        (json!({"participant": "   ", "config": setup()}), "display name"),
-        (json!({"participant": "x".repeat(41), "config": setup()}), "41 characters"),
-        (json!({"participant": "Ada", "config": setup(), "prompt": "p".repeat(200_000)}), "200000 characters"),
+        (json!({"config": setup(), "prompt": "p".repeat(200_000)}), "200000 characters"),
         (json!({"participant": "Ada", "config": no_placeholder}), "{helper_response}"),
         (json!({"participant": "Ada"}), "config"),
     ];
     for (body, text) in cases {
-        let response = generate(&app, body.clone()).await;
+        let response = generate(&app, "Ada", body.clone()).await;
         assert_eq!(response.status(), 400, "{}", &body.to_string()[..80.min(body.to_string().len())]);
         let error: Value = response.json().await.unwrap();
         assert!(error["error"].as_str().unwrap().contains(text), "{error}");
     }
-    let response = reqwest::Client::new()
-        .post(app.url("/api/generate"))
+    let response = app
+        .post_as(&reqwest::Client::new(), "Ada", "/api/generate")
+        .await
         .header("content-type", "application/json")
         .body("{\"participant\": ")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    assert_eq!(count(&app, "participants").await, 0);
+    assert_eq!(count(&app, "participants").await, 1, "only Ada's claim");
     assert_eq!(count(&app, "generations").await, 0);
     assert!(llm.requests().is_empty(), "no model was called");
     // A 40-character name in any script is fine.
     let name: String = "名".repeat(40);
     generate_ok(&app, &name, None).await;
-    assert_eq!(count(&app, "participants").await, 1);
+    assert_eq!(count(&app, "participants").await, 2);
 }
 
 #[tokio::test]
 async fn without_an_api_key_generate_explains_what_to_set() {
     let llm = fake().await;
     let app = spawn_with_fake(&llm, |s| s.llm_api_key = None).await;
-    let response = generate(&app, json!({"participant": "Ada", "config": setup()})).await;
+    let response = generate(&app, "Ada", json!({"config": setup()})).await;
     assert_eq!(response.status(), 503);
     let error: Value = response.json().await.unwrap();
     let error = error["error"].as_str().unwrap();
@@ -162,7 +174,7 @@ async fn generating_too_fast_gets_429() {
     let llm = fake().await;
     let app = spawn_with_fake(&llm, |s| s.generate_per_minute = 1).await;
     generate_ok(&app, "Ada", None).await;
-    let response = generate(&app, json!({"participant": "Ada", "config": setup()})).await;
+    let response = generate(&app, "Ada", json!({"participant": "Ada", "config": setup()})).await;
     assert_eq!(response.status(), 429);
     assert!(response.headers().contains_key("retry-after"));
 }

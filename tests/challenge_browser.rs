@@ -37,12 +37,12 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
         }),
     )
     .await;
-    let app = spawn_with_fake(&fake, |s| s.organizer_token = Some(Secret::new("org-token"))).await;
+    let app = spawn_with_fake(&fake, |s| s.organizer_token = Some(Secret::new("org-token-0123456789"))).await;
 
     // The organizer signs in and watches live scores.
     let organizer = Browser::start().await.expect("an organizer browser");
     organizer.goto(&app.url("/organizer")).await;
-    organizer.fill("#token", "org-token").await;
+    organizer.fill("#token", "org-token-0123456789").await;
     organizer.click("form[action='/organizer/login'] button[type=submit]").await;
     organizer.wait_for_text("body", "Live scores", WAIT).await;
     organizer.wait_for_text("[data-live-status]", "live", WAIT).await;

@@ -64,7 +64,12 @@ async fn every_broken_stream_ends_with_a_sentence_on_its_agent() {
 #[tokio::test]
 async fn a_room_wide_429_storm_ends_every_run_within_the_retry_window() {
     let fake = FakeLlm::start(Duration::from_millis(20)).await;
-    let app = spawn_with_fake(&fake, |s| s.llm_retry_window = Duration::from_secs(2)).await;
+    // A room of 40 attendees, sent from this one client: its per-client bound is lifted.
+    let app = spawn_with_fake(&fake, |s| {
+        s.llm_retry_window = Duration::from_secs(2);
+        s.fair_use.runs_per_client = 0;
+    })
+    .await;
     let storm = config("fast-a", 1, &[("one", "fail-429"), ("two", "fail-429"), ("three", "fast-b")]);
     let started = Instant::now();
     let runs = (0..40).map(|_| run(&app, "Everyone at once", &storm));

@@ -34,7 +34,9 @@ fn static_urls(page: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_first_load_is_under_100_kb_compressed_with_nothing_from_other_sites() {
-    let app = common::spawn_app(|s| s.organizer_token = Some(moa_workshop::config::Secret::new("tok"))).await;
+    let app =
+        common::spawn_app(|s| s.organizer_token = Some(moa_workshop::config::Secret::new("tok-0123456789abcdef")))
+            .await;
     let client = reqwest::Client::builder().gzip(false).build().unwrap();
     for &(page_path, status) in PAGES {
         let response = client.get(app.url(page_path)).header(ACCEPT_ENCODING, "gzip").send().await.unwrap();

@@ -119,7 +119,7 @@ async fn generate(app: &TestApp, participant: &str, prompt: Option<&str>) -> Str
     let since = Instant::now();
     let body = json!({"participant": participant, "prompt": prompt,
                       "config": config("big-main", 1, &[("bug_hunter", "fast-a"), ("reviewer", "fast-b")])});
-    let response = client().post(app.url("/api/generate")).json(&body).send().await.unwrap();
+    let response = app.post_as(&client(), participant, "/api/generate").await.json(&body).send().await.unwrap();
     let events = read_events(response, since).await;
     let done = events.last().unwrap();
     assert_eq!(done.name, "done", "{events:?}");
@@ -129,7 +129,7 @@ async fn generate(app: &TestApp, participant: &str, prompt: Option<&str>) -> Str
 
 /// Stores a generation directly (faster than a run) and returns its id.
 async fn stored_generation(app: &TestApp, name: &str, code: &str) -> String {
-    let (participant, _) = participants::get_or_create(&app.state.pool, name).await.unwrap().unwrap();
+    let participant = app.participant(name).await;
     let config = config("big-main", 2, &[("a", "fast-a")]);
     let new = generations::NewGeneration {
         participant_id: &participant.id,
@@ -143,17 +143,25 @@ async fn stored_generation(app: &TestApp, name: &str, code: &str) -> String {
     generations::insert(&app.state.pool, new).await.unwrap().id
 }
 
+/// Submits as `participant`; while another of their submissions is being graded, retries as told.
 async fn submit(app: &TestApp, participant: &str, generation_id: &str) -> Value {
-    let response = client()
-        .post(app.url("/api/submissions"))
-        .json(&json!({"participant": participant, "generation_id": generation_id}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
+    loop {
+        let response = app
+            .post_as(&client(), participant, "/api/submissions")
+            .await
+            .json(&json!({"participant": participant, "generation_id": generation_id}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        if status == 429 && body["error"].as_str().unwrap().contains("still being graded") {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        assert_eq!(status, 200, "{body}");
+        return body;
+    }
 }
 
 async fn leaderboard(app: &TestApp) -> Vec<Value> {
@@ -240,17 +248,22 @@ async fn workshop_flow(db: &Database) {
     let bob = submit(&app, "Bob", &bob_first).await;
     assert_eq!((bob["total"].as_u64(), bob["rank"].as_u64()), (Some(98), Some(2)));
     // A retried request returns the stored grade and counts once.
-    let again = submit(&app, "ada", &ada_first).await;
+    let again = submit(&app, "Ada", &ada_first).await;
     assert_eq!(again["submission_id"], ada["submission_id"]);
     assert_eq!(count(&app, "submissions").await, 2);
 
     // Cleo ties Ada later: Ada keeps first place.
     let cleo_first = generate(&app, "Cleo", None).await;
     assert_eq!(submit(&app, "Cleo", &cleo_first).await["rank"], 2);
-    // The same person under another case and spacing: no new participant; a lower score
-    // counts as a submission without lowering the best.
-    let ada_second = generate(&app, "  ADA ", Some("variant B please")).await;
-    submit(&app, "ada", &ada_second).await;
+    // Ada's name under another case, spacing, width or script is hers: nobody else can claim it.
+    for lookalike in ["  ADA ", "\u{FF21}da", "\u{0410}da"] {
+        let claim =
+            client().post(app.url("/api/participants")).json(&json!({ "name": lookalike })).send().await.unwrap();
+        assert_eq!(claim.status(), 409, "{lookalike:?}");
+    }
+    // A lower score counts as a submission without lowering the best.
+    let ada_second = generate(&app, "Ada", Some("variant B please")).await;
+    submit(&app, "Ada", &ada_second).await;
     assert_eq!(count(&app, "participants").await, 3);
     let board = leaderboard(&app).await;
     assert_eq!(names(&board), ["Ada", "Cleo", "Bob"]);
@@ -265,7 +278,7 @@ async fn workshop_flow(db: &Database) {
     assert!(page.contains("Cleo") && page.contains("<strong>120</strong>"), "{page}");
 
     // NULLs, counts and flags decode the same on both databases.
-    let dan = participants::get_or_create(&app.state.pool, "Dan").await.unwrap().unwrap().0;
+    let dan = app.participant("Dan").await;
     let activity = participants::activity(&app.state.pool).await.unwrap();
     let summary: Vec<(&str, i64, i64, Option<i64>, bool)> = activity
         .iter()
@@ -474,7 +487,7 @@ async fn identical_submissions_across_instances_count_once_on_sqlite() {
 }
 
 /// The same new name in several spellings, claimed at once through both instances' pools:
-/// one participant, created exactly once.
+/// one participant, created exactly once; every other claim hears it is taken.
 async fn names_stay_unique_under_races(db: &Database) {
     let llm = fake_llm().await;
     let a = instance(db, &llm).await;
@@ -485,12 +498,22 @@ async fn names_stay_unique_under_races(db: &Database) {
             [base.clone(), base.to_lowercase(), format!("  {}  ", base.to_uppercase()), base.replace(' ', "   ")];
         let claims = spellings.iter().enumerate().flat_map(|(i, name)| {
             let pools = [&a.state.pool, &b.state.pool];
-            [pools[i % 2], pools[(i + 1) % 2]].map(|pool| participants::get_or_create(pool, name))
+            [pools[i % 2], pools[(i + 1) % 2]].map(|pool| participants::claim(pool, name, None))
         });
         let results: Vec<_> =
             futures_util::future::join_all(claims).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
-        assert_eq!(results.iter().filter(|(_, created)| *created).count(), 1, "round {round}");
-        assert!(results.iter().all(|(p, _)| p.id == results[0].0.id && p.name == results[0].0.name));
+        let won: Vec<&participants::Participant> = results
+            .iter()
+            .filter_map(|c| match c {
+                participants::Claim::Claimed { participant, .. } => Some(participant),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(won.len(), 1, "round {round}: {results:?}");
+        assert!(results.iter().all(|c| match c {
+            participants::Claim::Taken(name) => *name == won[0].name,
+            _ => true,
+        }));
     }
     assert_eq!(count(&a, "participants").await, 5);
     a.stop().await;
@@ -526,7 +549,7 @@ async fn instances_starting_together_migrate_once_on_postgres() {
         .iter()
         .map(|row| row.get("version"))
         .collect();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     for app in apps {
         assert_eq!(reqwest::get(app.url("/api/leaderboard")).await.unwrap().status(), 200);
         app.stop().await;
@@ -613,4 +636,54 @@ fn test_database_urls_keep_the_socket_folder() {
         "postgres://postgres@localhost/moa_test_1?host=/tmp/pg"
     );
     assert_eq!(with_database("postgres://u:p@127.0.0.1:5433", "x"), "postgres://u:p@127.0.0.1:5433/x");
+}
+
+/// Participant tokens, one-time sign-in codes, a release and a take-over, and the upgrade of
+/// old name keys, through the same SQL on both databases.
+async fn participant_tokens_codes_and_release(db: &Database) {
+    let llm = fake_llm().await;
+    let app = instance(db, &llm).await;
+    let pool = &app.state.pool;
+    let laptop = app.token("Ada").await;
+    let ada = participants::by_token(pool, &laptop).await.unwrap().expect("the token names Ada");
+    let code = participants::new_sign_in_code(pool, &ada.id, Duration::from_secs(60)).await.unwrap();
+    let (same, phone) = participants::redeem_sign_in_code(pool, &code).await.unwrap().expect("redeemed");
+    assert_eq!(same.id, ada.id);
+    assert!(participants::redeem_sign_in_code(pool, &code).await.unwrap().is_none(), "once");
+    assert!(participants::release(pool, &ada.id).await.unwrap());
+    for token in [&laptop, &phone] {
+        assert!(participants::by_token(pool, token).await.unwrap().is_none(), "signed out");
+    }
+    match participants::claim(pool, "ADA", None).await.unwrap().unwrap() {
+        participants::Claim::Claimed { participant, created, .. } => {
+            assert_eq!((participant.id, created), (ada.id, false))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A name stored by the previous version gets the new key at the next start.
+    sqlx::query(
+        "INSERT INTO participants (id, name, name_key, hidden, created_at) VALUES ('old', 'Grace', 'grace', 0, 1)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    participants::upgrade_name_keys(pool).await.unwrap();
+    assert!(matches!(
+        participants::claim(pool, "\u{FF27}race", None).await.unwrap().unwrap(),
+        participants::Claim::Taken(name) if name == "Grace"
+    ));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn participant_tokens_codes_and_release_on_postgres() {
+    let name = "participant_tokens_codes_and_release_on_postgres";
+    let Some(db) = Database::postgres(name).await else { return };
+    participant_tokens_codes_and_release(&db).await;
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn participant_tokens_codes_and_release_on_sqlite() {
+    participant_tokens_codes_and_release(&Database::sqlite()).await;
 }

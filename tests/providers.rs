@@ -56,8 +56,13 @@ fn mixed(main: (Option<&str>, &str), cycles: u32, agents: &[(&str, Option<&str>,
     json!({"ai_configuration": inner, "exported_at": "2025-06-03 14:00:00", "version": "2.0"})
 }
 
+/// Posts `body`; as the participant its `participant` field names, if any.
 async fn post(app: &TestApp, path: &str, body: Value, own_key: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new().post(app.url(path)).json(&body);
+    let mut request = match body["participant"].as_str() {
+        Some(name) => app.post_as(&reqwest::Client::new(), name, path).await,
+        None => reqwest::Client::new().post(app.url(path)),
+    }
+    .json(&body);
     if let Some(key) = own_key {
         request = request.header("x-llm-api-key", key);
     }

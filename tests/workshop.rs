@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
 const ASCENDING: &str = include_str!("fixtures/grader-examples/04_ascending_sort.py");
 
-/// Stores a generation for `name` (creating the participant) and returns its id.
+/// Stores a generation for `name` (claiming the name first) and returns its id.
 async fn generation(app: &TestApp, name: &str, code: &str) -> String {
-    let (participant, _) = participants::get_or_create(&app.state.pool, name).await.unwrap().unwrap();
+    let participant = app.participant(name).await;
     let config = json!({"ai_configuration": {"main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
         "system_prompt": "{helper_response}", "layer_agents": [
             {"name": "a", "model": "llama3.1-8b", "temperature": 0.0, "prompt": "{helper_response}", "max_tokens": 512},
@@ -32,12 +32,24 @@ async fn generation(app: &TestApp, name: &str, code: &str) -> String {
 }
 
 async fn submit(app: &TestApp, name: &str, generation_id: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(app.url("/api/submissions"))
-        .json(&json!({"participant": name, "generation_id": generation_id}))
+    app.post_as(&reqwest::Client::new(), name, "/api/submissions")
+        .await
+        .json(&json!({"generation_id": generation_id}))
         .send()
         .await
         .unwrap()
+}
+
+/// [`submit`], retrying as told while the participant's previous submission is being graded.
+async fn submit_patiently(app: &TestApp, name: &str, generation_id: &str) -> reqwest::Response {
+    loop {
+        let response = submit(app, name, generation_id).await;
+        if response.status() != 429 {
+            return response;
+        }
+        let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200).min(std::time::Duration::from_secs(wait))).await;
+    }
 }
 
 async fn leaderboard(app: &TestApp) -> Vec<Value> {
@@ -96,19 +108,25 @@ async fn bad_submissions_get_clear_errors_and_store_nothing() {
     let ada = generation(&app, "Ada", FULL_MARKS).await;
     generation(&app, "Grace", FULL_MARKS).await;
     let cases = [
-        (json!({"participant": "Grace", "generation_id": ada}), 404, "Grace has no generation"),
-        (json!({"participant": "Nobody", "generation_id": ada}), 404, "Nobody"),
-        (json!({"participant": "Ada", "generation_id": "nope"}), 404, "no generation"),
-        (json!({"participant": "Ada"}), 400, "generation_id"),
+        (Some("Grace"), json!({"generation_id": ada}), 404, "Grace has no generation"),
+        (Some("Grace"), json!({"participant": "Ada", "generation_id": ada}), 403, "cannot act for"),
+        (None, json!({"participant": "Ada", "generation_id": ada}), 401, "claim a display name"),
+        (Some("Ada"), json!({"generation_id": "nope"}), 404, "no generation"),
+        (Some("Ada"), json!({}), 400, "generation_id"),
     ];
-    for (body, status, text) in cases {
-        let response = reqwest::Client::new().post(app.url("/api/submissions")).json(&body).send().await.unwrap();
+    for (who, body, status, text) in cases {
+        let request = match who {
+            Some(name) => app.post_as(&reqwest::Client::new(), name, "/api/submissions").await,
+            None => reqwest::Client::new().post(app.url("/api/submissions")),
+        };
+        let response = request.json(&body).send().await.unwrap();
         assert_eq!(response.status(), status, "{body}");
         let error: Value = response.json().await.unwrap();
         assert!(error["error"].as_str().unwrap().contains(text), "{error}");
     }
-    let response = reqwest::Client::new()
-        .post(app.url("/api/submissions"))
+    let response = app
+        .post_as(&reqwest::Client::new(), "Ada", "/api/submissions")
+        .await
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -128,8 +146,9 @@ async fn concurrent_submissions_are_all_counted_once() {
             generation(&app, &format!("P{}", i % 3), if i % 2 == 0 { FULL_MARKS } else { ASCENDING }).await,
         ));
     }
-    // Every generation twice at once: 12 requests, 6 submissions.
-    let requests = ids.iter().chain(ids.iter()).map(|(name, id)| submit(&app, name, id));
+    // Every generation twice at once: 12 requests, 6 submissions. A participant has one
+    // submission graded at a time, so the others are told to retry, and do.
+    let requests = ids.iter().chain(ids.iter()).map(|(name, id)| submit_patiently(&app, name, id));
     let responses = futures_util::future::join_all(requests).await;
     let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
     if statuses.iter().any(|s| *s != 200) {
@@ -219,7 +238,7 @@ async fn organizer_pages_are_off_without_a_token() {
 
 #[tokio::test]
 async fn organizer_auth_exports_freeze_hide_and_reset() {
-    let app = common::spawn_app(|s| s.organizer_token = Some(Secret::new("org-secret-42"))).await;
+    let app = common::spawn_app(|s| s.organizer_token = Some(Secret::new("org-secret-42-0123456789"))).await;
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     // Wrong or missing token: 401.
     assert_eq!(client.get(app.url("/organizer/leaderboard.csv")).send().await.unwrap().status(), 401);
@@ -232,7 +251,8 @@ async fn organizer_auth_exports_freeze_hide_and_reset() {
 
     let ada = generation(&app, "Ada, \"the first\"", FULL_MARKS).await;
     submit(&app, "Ada, \"the first\"", &ada).await;
-    let csv = client.get(app.url("/organizer/leaderboard.csv")).bearer_auth("org-secret-42").send().await.unwrap();
+    let csv =
+        client.get(app.url("/organizer/leaderboard.csv")).bearer_auth("org-secret-42-0123456789").send().await.unwrap();
     assert_eq!(csv.status(), 200);
     assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = csv.text().await.unwrap();
@@ -240,7 +260,7 @@ async fn organizer_auth_exports_freeze_hide_and_reset() {
     assert!(text.contains("1,\"Ada, \"\"the first\"\"\",120,1,"), "{text}");
     let text = client
         .get(app.url("/organizer/submissions.csv"))
-        .bearer_auth("org-secret-42")
+        .bearer_auth("org-secret-42-0123456789")
         .send()
         .await
         .unwrap()
@@ -250,14 +270,15 @@ async fn organizer_auth_exports_freeze_hide_and_reset() {
     assert!(text.contains("handles_division_by_zero") && text.contains(&ada), "{text}");
 
     // A browser signs in and gets a session cookie that is not the token.
-    let login = client.post(app.url("/organizer/login")).form(&[("token", "org-secret-42")]).send().await.unwrap();
+    let login =
+        client.post(app.url("/organizer/login")).form(&[("token", "org-secret-42-0123456789")]).send().await.unwrap();
     assert_eq!(login.status(), 303);
     let cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    assert!(!cookie.contains("org-secret-42"));
+    assert!(!cookie.contains("org-secret-42-0123456789"));
     let page = client.get(app.url("/organizer")).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Live scores") && !html.contains("org-secret-42"));
+    assert!(html.contains("Live scores") && !html.contains("org-secret-42-0123456789"));
     // The overview counts each participant's generations and submissions, with the best score.
     assert!(html.contains("<td>1</td><td>1</td>\n    <td>120</td>"), "{html}");
 

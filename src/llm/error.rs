@@ -58,11 +58,13 @@ impl LlmError {
     /// The same error with every occurrence of `secret` blanked out, in case a provider echoes
     /// the key it was given. Secrets shorter than 8 characters are left alone: blanking them
     /// would garble sentences, and no real key is that short.
+    /// Provider text is blanked with [`blank_secret`] before it is clipped, too (the clip
+    /// could otherwise cut an echoed key so that this pass no longer sees it).
     pub fn redacted(self, secret: &str) -> LlmError {
-        if secret.chars().count() < 8 {
+        if secret.chars().count() < MIN_SECRET {
             return self;
         }
-        let clean = |text: String| text.replace(secret, "[redacted]");
+        let clean = |text: String| blank_secret(&text, secret);
         match self {
             LlmError::Refused { status, message } => LlmError::Refused { status, message: clean(message) },
             LlmError::Server { status, message } => LlmError::Server { status, message: clean(message) },
@@ -89,17 +91,73 @@ impl LlmError {
     }
 
     /// Maps a transport error from reqwest; `target` names the provider host for the sentence.
-    pub fn from_reqwest(e: &reqwest::Error, target: &str, timeout: Duration) -> LlmError {
-        if e.is_timeout() {
-            return LlmError::Timeout { after: timeout };
-        }
-        let reason = root_cause(e);
+    /// A connection that was never accepted is a connect failure, not a slow answer.
+    pub fn from_reqwest(e: &reqwest::Error, target: &str, limits: super::ClientLimits) -> LlmError {
+        let target = target.to_string();
         if e.is_connect() {
-            LlmError::Connect { target: target.to_string(), reason }
-        } else {
-            LlmError::Network(reason)
+            let reason = if e.is_timeout() {
+                format!("it did not accept the connection within {} s", limits.connect.as_secs_f64().ceil())
+            } else {
+                root_cause(e)
+            };
+            return LlmError::Connect { target, reason };
+        }
+        if e.is_timeout() {
+            return LlmError::Timeout { after: limits.request };
+        }
+        LlmError::Network(root_cause(e))
+    }
+}
+
+/// Secrets shorter than this are never blanked: no real key is that short, and blanking a
+/// few letters would garble sentences.
+const MIN_SECRET: usize = 8;
+
+/// `text` with every occurrence of `secret` replaced by `[redacted]`, also when the provider
+/// echoed it in another letter case or percent-encoded (`sk%2Dabc`, wholly or in part).
+pub(crate) fn blank_secret(text: &str, secret: &str) -> String {
+    if secret.chars().count() < MIN_SECRET {
+        return text.to_string();
+    }
+    let wanted: Vec<u8> = secret.bytes().map(|b| b.to_ascii_lowercase()).collect();
+    // The text as (lower-cased decoded byte, start, end) units: `%2D` is one unit, `-`.
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut units: Vec<(u8, usize, usize)> = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let encoded = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| Some(hex(bytes[i + 1])? * 16 + hex(bytes[i + 2])?))
+            .flatten();
+        match encoded {
+            Some(byte) => {
+                units.push(((byte as u8).to_ascii_lowercase(), i, i + 3));
+                i += 3;
+            }
+            None => {
+                units.push((bytes[i].to_ascii_lowercase(), i, i + 1));
+                i += 1;
+            }
         }
     }
+    let (mut out, mut copied, mut u) = (String::with_capacity(text.len()), 0, 0);
+    while u + wanted.len() <= units.len() {
+        let window = &units[u..u + wanted.len()];
+        let (start, end) = (window[0].1, window[wanted.len() - 1].2);
+        if window.iter().map(|unit| unit.0).eq(wanted.iter().copied())
+            && text.is_char_boundary(start)
+            && text.is_char_boundary(end)
+        {
+            out.push_str(&text[copied..start]);
+            out.push_str("[redacted]");
+            copied = end;
+            u += wanted.len();
+        } else {
+            u += 1;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 fn default_reason(status: u16) -> &'static str {
@@ -215,12 +273,27 @@ mod tests {
     }
 
     #[test]
+    fn a_long_echo_is_blanked_before_it_is_clipped() {
+        let key = "sk-live-0123456789abcdefghijklmnopqrstuvwxyz";
+        // The key starts 10 characters before the clip point: clipping first leaves its start.
+        let body = format!("{} {key} tail", "x".repeat(MAX_PROVIDER_MESSAGE - 11));
+        let message = LlmError::from_status(400, None, &blank_secret(&body, key)).redacted(key).to_string();
+        assert!(!message.contains("sk-live-01"), "{message}");
+    }
+
+    #[test]
     fn echoed_keys_are_blanked() {
         let echoed = LlmError::from_status(400, None, r#"{"error":{"message":"bad key sk-user-123456 for model"}}"#);
         assert_eq!(
             echoed.redacted("sk-user-123456").to_string(),
             "the provider refused the request (HTTP 400): bad key [redacted] for model"
         );
+        let key = "sk-user-123456";
+        assert_eq!(blank_secret("echo SK-USER-123456 end", key), "echo [redacted] end");
+        assert_eq!(blank_secret("url?k=sk%2Duser%2D123456&x", key), "url?k=[redacted]&x");
+        assert_eq!(blank_secret("%73%6B%2d%55ser-123456", key), "[redacted]");
+        assert_eq!(blank_secret("twice sk-user-123456sk-user-123456.", key), "twice [redacted][redacted].");
+        assert_eq!(blank_secret("née sk-user-12345 100%", key), "née sk-user-12345 100%");
         let short = LlmError::Network("a b".into());
         assert_eq!(short.clone().redacted("a"), short);
     }

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use reqwest::header::{self, HeaderValue};
 use serde::{Deserialize, Serialize};
 
-use super::error::{LlmError, clip};
+use super::error::{LlmError, blank_secret, clip};
 use super::{ChatProvider, ChatRequest, ClientLimits, Completion, DeltaSink, Endpoint, ListedModel, Message, Usage};
 use super::{estimate_prompt_tokens, estimate_tokens, host_of};
 
@@ -38,7 +38,7 @@ impl OpenAiProvider {
     ) -> Result<Completion, LlmError> {
         let url = format!("{}/chat/completions", endpoint.base_url);
         let target = host_of(&endpoint.base_url);
-        let transport = |e: reqwest::Error| LlmError::from_reqwest(&e, &target, self.limits.request);
+        let transport = |e: reqwest::Error| LlmError::from_reqwest(&e, &target, self.limits);
         let body = RequestBody {
             model: &request.model,
             messages: &request.messages,
@@ -63,7 +63,7 @@ impl OpenAiProvider {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = response.text().await.unwrap_or_default();
+            let body = error_body(response, endpoint).await;
             return Err(LlmError::from_status(status.as_u16(), retry_after, &body));
         }
         let streamed = response
@@ -72,9 +72,9 @@ impl OpenAiProvider {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
         let (text, usage) = if streamed {
-            read_stream(response, on_delta, &transport).await?
+            read_stream(response, on_delta, &transport, endpoint.api_key.expose()).await?
         } else {
-            let bytes = response.bytes().await.map_err(transport)?;
+            let bytes = read_capped(response, MAX_BODY_BYTES).await.map_err(transport)?.ok_or_else(too_long)?;
             let answer: FullResponse = serde_json::from_slice(&bytes).map_err(|_| {
                 LlmError::Malformed("the answer was neither an event stream nor chat-completion JSON".into())
             })?;
@@ -104,17 +104,17 @@ impl OpenAiProvider {
     /// one (Groq: `context_window`, Together and OpenRouter: `context_length`, vLLM: `max_model_len`).
     async fn models(&self, endpoint: &Endpoint) -> Result<Vec<ListedModel>, LlmError> {
         let target = host_of(&endpoint.base_url);
-        let transport = |e: reqwest::Error| LlmError::from_reqwest(&e, &target, self.limits.request);
+        let transport = |e: reqwest::Error| LlmError::from_reqwest(&e, &target, self.limits);
         let response = authorized(self.client.get(format!("{}/models", endpoint.base_url)), endpoint)?
             .timeout(self.limits.request)
             .send()
             .await
             .map_err(transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
         if !status.is_success() {
-            return Err(LlmError::from_status(status.as_u16(), None, &String::from_utf8_lossy(&bytes)));
+            return Err(LlmError::from_status(status.as_u16(), None, &error_body(response, endpoint).await));
         }
+        let bytes = read_capped(response, MAX_BODY_BYTES).await.map_err(transport)?.ok_or_else(too_long)?;
         let list: ModelList = serde_json::from_slice(&bytes)
             .map_err(|_| LlmError::Malformed("the model list was not {\"data\": [{\"id\": …}]}".into()))?;
         Ok(list
@@ -149,9 +149,42 @@ impl ChatProvider for OpenAiProvider {
     }
 }
 
-/// The most a streamed answer may weigh on the wire. max_tokens keeps real answers far below
-/// it; only a broken endpoint gets here, and it must not fill the server's memory.
-const MAX_STREAM_BYTES: usize = 8 * 1024 * 1024;
+/// The most an answer (streamed or not, or a model list) may weigh on the wire. max_tokens
+/// keeps real answers far below it; only a broken endpoint gets here, and it must not fill
+/// the server's memory.
+const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// The most of an error body that is read: only its first sentence is passed on.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+fn too_long() -> LlmError {
+    LlmError::Malformed(format!("the answer was longer than {} MB, far beyond any max_tokens", MAX_BODY_BYTES >> 20))
+}
+
+/// The body, unless it is longer than `cap` (None); stops reading there, so the rest never
+/// reaches memory (dropping the response closes the connection).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// The start of an error body as text, the key blanked before anything clips it.
+async fn error_body(mut response: reqwest::Response, endpoint: &Endpoint) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(MAX_ERROR_BODY_BYTES - body.len())]),
+            _ => break,
+        }
+    }
+    blank_secret(&String::from_utf8_lossy(&body), endpoint.api_key.expose())
+}
 
 /// Why the bytes of a stream stopped coming.
 #[derive(Debug)]
@@ -174,22 +207,20 @@ async fn read_stream(
     response: reqwest::Response,
     on_delta: DeltaSink<'_>,
     transport: &impl Fn(reqwest::Error) -> LlmError,
+    key: &str,
 ) -> Result<(String, Option<ReportedUsage>), LlmError> {
     let mut received = 0;
     let capped = response.bytes_stream().map(move |chunk| {
         let chunk = chunk.map_err(StreamFault::Transport)?;
         received += chunk.len();
-        if received > MAX_STREAM_BYTES { Err(StreamFault::TooLong) } else { Ok(chunk) }
+        if received > MAX_BODY_BYTES { Err(StreamFault::TooLong) } else { Ok(chunk) }
     });
     let mut events = capped.eventsource();
     let (mut text, mut usage, mut finished) = (String::new(), None, false);
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| match e {
             EventStreamError::Transport(StreamFault::Transport(e)) => transport(e),
-            EventStreamError::Transport(StreamFault::TooLong) => LlmError::Malformed(format!(
-                "the answer was longer than {} MB, far beyond any max_tokens",
-                MAX_STREAM_BYTES / (1024 * 1024)
-            )),
+            EventStreamError::Transport(StreamFault::TooLong) => too_long(),
             EventStreamError::Utf8(_) => LlmError::Malformed("the stream was not valid UTF-8".into()),
             EventStreamError::Parser(_) => LlmError::Malformed("the stream was not valid server-sent events".into()),
         })?;
@@ -201,12 +232,13 @@ async fn read_stream(
         if data.is_empty() {
             continue;
         }
-        let chunk: Chunk = serde_json::from_str(data)
-            .map_err(|_| LlmError::Malformed(format!("a chunk was not JSON: {}", clip(&truncate(data, 80)))))?;
+        let chunk: Chunk = serde_json::from_str(data).map_err(|_| {
+            LlmError::Malformed(format!("a chunk was not JSON: {}", clip(&truncate(&blank_secret(data, key), 80))))
+        })?;
         if let Some(error) = chunk.error {
             // Some providers report failures inside an already started stream.
             let message = error.message.unwrap_or_else(|| "no reason given".into());
-            return Err(LlmError::Server { status: 200, message: clip(&message) });
+            return Err(LlmError::Server { status: 200, message: clip(&blank_secret(&message, key)) });
         }
         for choice in chunk.choices.into_iter().flatten() {
             if let Some(piece) = choice.delta.and_then(|d| d.content).filter(|p| !p.is_empty()) {

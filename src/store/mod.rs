@@ -9,46 +9,23 @@ pub mod participants;
 pub mod sessions;
 pub mod submissions;
 
-use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
+use std::time::Duration;
 
-use futures_util::future::BoxFuture;
+use sqlx::Connection;
 use sqlx::any::AnyPoolOptions;
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::SqliteConnectOptions;
 
 pub type Pool = sqlx::AnyPool;
 
-/// Migrations compiled into the binary, so a copied binary needs no files beside it.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "event state", include_str!("../../migrations/0001_event_state.sql")),
-    (2, "workshop", include_str!("../../migrations/0002_workshop.sql")),
-    (3, "shared state", include_str!("../../migrations/0003_shared_state.sql")),
-];
+/// `migrations/*.sql`, compiled into the binary, so a copied binary needs no files beside it.
+/// Versions and descriptions come from the file names (`0004_participant_tokens.sql`).
+static MIGRATOR: Migrator = sqlx::migrate!();
 
-#[derive(Debug)]
-struct Embedded;
-
-impl MigrationSource<'static> for Embedded {
-    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async {
-            Ok(MIGRATIONS
-                .iter()
-                .map(|&(version, description, sql)| {
-                    Migration::new(
-                        version,
-                        Cow::Borrowed(description),
-                        MigrationType::Simple,
-                        Cow::Borrowed(sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
-}
+/// How long start-up waits for the database to answer at all.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens the database named by `url` (creating a SQLite file and its folder if needed) and
 /// brings its schema up to date.
@@ -58,7 +35,29 @@ pub async fn connect(url: &str) -> Result<Pool, String> {
     if is_sqlite {
         prepare_sqlite(url).await?;
     }
+    // One connection first, by hand: a pool retries failed connections until its timeout and
+    // then reports only that it timed out, not why.
+    let first = async {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        // SQLite opens files lazily: reading the schema proves it is a database.
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        if is_sqlite {
+            sqlx::query("SELECT count(*) FROM sqlite_master").execute(&mut conn).await?;
+        }
+        conn.close().await
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, first).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("cannot open the database: {}", describe(&e))),
+        Err(_) => {
+            return Err(format!(
+                "cannot open the database: it did not answer within {} s (is DATABASE_URL's host reachable?)",
+                CONNECT_TIMEOUT.as_secs()
+            ));
+        }
+    }
     let pool = AnyPoolOptions::new()
+        .acquire_timeout(CONNECT_TIMEOUT)
         .max_connections(if is_sqlite { 8 } else { 16 })
         .after_connect(move |conn, _| {
             Box::pin(async move {
@@ -80,13 +79,80 @@ pub async fn connect(url: &str) -> Result<Pool, String> {
             .await
             .map_err(|e| format!("cannot switch the database to WAL mode: {e}"))?;
     }
-    Migrator::new(Embedded)
-        .await
-        .map_err(|e| format!("cannot read the migrations: {e}"))?
-        .run(&pool)
-        .await
-        .map_err(|e| format!("cannot migrate the database: {e}"))?;
+    MIGRATOR.run(&pool).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+    participants::upgrade_name_keys(&pool).await.map_err(|e| format!("cannot upgrade participant names: {e}"))?;
     Ok(pool)
+}
+
+/// A database error as a cause a person can act on, naming storage problems plainly.
+fn describe(e: &sqlx::Error) -> String {
+    storage_problem(e).unwrap_or_else(|| e.to_string())
+}
+
+/// Why the database cannot store anything right now, when that is what `e` says: read-only,
+/// disk full, unreachable, broken. Other errors (a constraint, a bug in a query) are None.
+pub fn storage_problem(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let message = db.message().to_string();
+            // SQLite reports (extended) result codes as numbers, PostgreSQL SQLSTATEs.
+            let sqlite = code.parse::<i64>().ok().map(|c| c & 0xff);
+            let cause = match (sqlite, code.as_str()) {
+                (Some(8), _) | (_, "25006") => "the database is read-only",
+                (Some(13), _) | (_, "53100") => "the disk holding the database is full",
+                (Some(10), _) | (_, "58030") => "the database cannot write to its disk",
+                (Some(14), _) => "the database file cannot be opened",
+                (Some(11 | 26), _) | (_, "XX001" | "XX002") => "the database file is damaged or not a database",
+                (Some(5 | 6), _) => "the database is locked by another program",
+                (_, c) if c.starts_with("08") || c.starts_with("57P") || c == "53300" => {
+                    "the database server refuses connections"
+                }
+                _ => return None,
+            };
+            Some(format!("{cause} ({message})"))
+        }
+        sqlx::Error::PoolTimedOut => Some("the database does not answer".into()),
+        sqlx::Error::PoolClosed => Some("the database is closed".into()),
+        sqlx::Error::Io(io) => Some(format!("the database cannot be reached ({io})")),
+        sqlx::Error::Tls(tls) => Some(format!("the database connection is refused ({tls})")),
+        _ => None,
+    }
+}
+
+/// Proves the database accepts a write now, before work that would be lost if it did not
+/// (a generation spends a model run first): one committed write of a small row.
+pub async fn check_writable(pool: &Pool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO event_state (key, value, updated_at) VALUES ('write_check', '', $1)
+         ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at",
+    )
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The last write that failed for a storage reason, so /healthz can report it: a probe write
+/// may pass (updating a row needs no new space) while real inserts fail on a full disk.
+#[derive(Debug, Default)]
+pub struct StorageHealth {
+    last_fault: std::sync::Mutex<Option<(std::time::Instant, String)>>,
+}
+
+/// How long a failed write keeps /healthz at 503 after the fact.
+pub const FAULT_REMEMBERED: Duration = Duration::from_secs(30);
+
+impl StorageHealth {
+    pub fn failed(&self, cause: &str) {
+        *self.last_fault.lock().expect("not poisoned") = Some((std::time::Instant::now(), cause.to_string()));
+    }
+
+    /// The cause of a write that failed within [`FAULT_REMEMBERED`], and how long ago.
+    pub fn recent_fault(&self) -> Option<(Duration, String)> {
+        let fault = self.last_fault.lock().expect("not poisoned");
+        fault.as_ref().map(|(at, cause)| (at.elapsed(), cause.clone())).filter(|(ago, _)| *ago < FAULT_REMEMBERED)
+    }
 }
 
 /// Creates the folder of a SQLite file, which SQLite will not do itself.

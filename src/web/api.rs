@@ -26,7 +26,7 @@ async fn grade(
     body: Result<Json<GradeRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<GradeReport>, AppError> {
     if let Some(token) = &state.settings.organizer_token {
-        require_bearer(&headers, token.expose())?;
+        require_bearer(&state, &headers, token.expose())?;
     }
     let Json(request) =
         body.map_err(|e| AppError::BadRequest(format!("The request body is not valid: {}", e.body_text())))?;
@@ -56,16 +56,30 @@ pub fn same_secret(given: &str, expected: &str) -> bool {
     given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-/// Checks `Authorization: Bearer <token>` in constant time.
-pub fn require_bearer(headers: &HeaderMap, token: &str) -> Result<(), AppError> {
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+/// Checks `Authorization: Bearer <token>` in constant time. Wrong tokens count as failed
+/// sign-ins: past the throttle, the answer is 429 and the token is not even compared.
+pub fn require_bearer(state: &AppState, headers: &HeaderMap, token: &str) -> Result<(), AppError> {
+    let Some(given) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Err(AppError::Unauthorized("This needs the organizer token (Authorization: Bearer …).".into()));
+    };
+    let given = given.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let client = crate::web::https::client_ip(headers);
+    sign_in_allowed(state, client)?;
     if same_secret(given, token) {
         Ok(())
     } else {
-        Err(AppError::Unauthorized("This needs the organizer token (Authorization: Bearer …).".into()))
+        state.live.sign_in.failed(client);
+        Err(AppError::Unauthorized("That is not the organizer token (Authorization: Bearer …).".into()))
+    }
+}
+
+/// 429 with Retry-After while `client` (or everyone) has failed to sign in too often.
+pub fn sign_in_allowed(state: &AppState, client: Option<std::net::IpAddr>) -> Result<(), AppError> {
+    match state.live.sign_in.wait(client) {
+        None => Ok(()),
+        Some(retry_after_s) => Err(AppError::Busy {
+            message: format!("Too many wrong organizer tokens were tried; try again in {retry_after_s} s."),
+            retry_after_s,
+        }),
     }
 }

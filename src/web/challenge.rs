@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,12 +19,14 @@ use crate::moa::{self, Config};
 use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
 use crate::web::chat::ConfigPanel;
+use crate::web::fair_use::{Client, ClientIp};
 use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
-use crate::web::run_stream::{admit, routes, stream_run, user_key};
-
-/// The browser's participant id (random, so it cannot be guessed from a name).
-const PARTICIPANT_COOKIE: &str = "moa_participant";
+use crate::web::participants::{
+    Caller, PARTICIPANT_COOKIE, SIGN_IN_CODE_LIFETIME, SignedIn, caller, claim_name, make_sign_in_code,
+    sign_in_with_code, token_cookie,
+};
+use crate::web::run_stream::{admit, routes_and_payer, stream_run, user_key};
 
 /// Main system prompts for the three strategies the workshop offered.
 const PRESETS: &[(&str, &str)] = &[
@@ -66,6 +68,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/challenge", get(page))
         .route("/challenge/name", post(choose_name))
+        .route("/challenge/sign-in", post(sign_in_form))
+        .route("/challenge/sign-in-code", post(sign_in_code_form))
         .route("/api/generate", post(generate))
         .route("/api/submissions", post(submit))
         .route("/api/inspect", post(inspect))
@@ -80,6 +84,10 @@ struct ChallengePage {
     panel: ConfigPanel,
     participant: Option<String>,
     name_problem: Option<String>,
+    sign_in_problem: Option<String>,
+    /// A one-time code for the participant's other device, right after they asked for one.
+    sign_in_code: Option<String>,
+    code_minutes: u64,
     max_name: usize,
     function: String,
     max_points: u32,
@@ -93,21 +101,32 @@ struct ChallengePage {
     history: Vec<(String, i64, String)>,
 }
 
-async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let participant = match cookie(&headers, PARTICIPANT_COOKIE) {
-        Some(id) => participants::find(&state.pool, id).await?,
-        None => None,
-    };
-    Ok(challenge_page(&state, participant, None).await?.into_response())
-}
-
-async fn challenge_page(
-    state: &AppState,
+/// What the page shows besides the challenge: who the visitor is and any sentence for them.
+#[derive(Default)]
+struct Visitor {
     participant: Option<participants::Participant>,
     name_problem: Option<String>,
-) -> Result<axum::response::Html<String>, AppError> {
+    sign_in_problem: Option<String>,
+    sign_in_code: Option<String>,
+}
+
+/// The page. Sign-in codes are typed, never put in a link: URLs end up in logs and histories.
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    // A browser from before tokens holds its participant id: that buys it one token, once.
+    if let Some(id) = cookie(&headers, PARTICIPANT_COOKIE)
+        && let Some((participant, token)) = participants::upgrade_legacy(&state.pool, id).await?
+    {
+        let visitor = Visitor { participant: Some(participant), ..Visitor::default() };
+        let page = challenge_page(&state, visitor).await?;
+        return Ok(([token_cookie(&state, &headers, &token)], page).into_response());
+    }
+    let participant = caller(&state, &headers).await.ok().flatten();
+    Ok(challenge_page(&state, Visitor { participant, ..Visitor::default() }).await?.into_response())
+}
+
+async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::response::Html<String>, AppError> {
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
-    let history = match &participant {
+    let history = match &visitor.participant {
         Some(p) => submissions::list(&state.pool, Some(&p.id))
             .await?
             .into_iter()
@@ -121,8 +140,11 @@ async fn challenge_page(
         current: "/challenge",
         grader_problem: state.grader.as_ref().err().cloned(),
         panel: ConfigPanel::new(state, "moa-challenge-config")?,
-        participant: participant.map(|p| p.name),
-        name_problem,
+        participant: visitor.participant.map(|p| p.name),
+        name_problem: visitor.name_problem,
+        sign_in_problem: visitor.sign_in_problem,
+        sign_in_code: visitor.sign_in_code,
+        code_minutes: SIGN_IN_CODE_LIFETIME.as_secs() / 60,
         max_name: participants::MAX_NAME_CHARS,
         function: challenge.function.clone(),
         max_points: challenge.max_points,
@@ -141,28 +163,68 @@ struct NameForm {
     name: String,
 }
 
-/// Claims a display name for this browser: a new name creates the participant; a name someone
-/// else holds is refused, so two attendees never share a leaderboard row by accident.
+/// The page again with a sentence for the visitor, in the status the API would answer with.
+async fn refused(state: &AppState, error: AppError, visitor: Visitor) -> Result<Response, AppError> {
+    let status = error.status();
+    let mut response = (status, challenge_page(state, visitor).await?).into_response();
+    if let AppError::Busy { retry_after_s, .. } = error
+        && let Ok(value) = retry_after_s.to_string().parse()
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Ok(response)
+}
+
+fn signed_in_redirect(state: &AppState, headers: &HeaderMap, signed_in: &SignedIn) -> Response {
+    ([token_cookie(state, headers, &signed_in.token)], Redirect::to("/challenge#configure")).into_response()
+}
+
+/// The name form: claims a display name for this browser by the same path as
+/// `POST /api/participants`; a name someone else holds is refused.
 async fn choose_name(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     Form(form): Form<NameForm>,
 ) -> Result<Response, AppError> {
-    let mine = cookie(&headers, PARTICIPANT_COOKIE).map(str::to_string);
-    let refuse = |problem: String| async {
-        let page = challenge_page(&state, None, Some(problem)).await?;
-        Ok::<_, AppError>((StatusCode::BAD_REQUEST, page).into_response())
-    };
-    if let Err(problem) = participants::normalize_name(&form.name) {
-        return refuse(problem).await;
+    match claim_name(&state, &headers, &ip, &form.name).await {
+        Ok(signed_in) => Ok(signed_in_redirect(&state, &headers, &signed_in)),
+        Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
+        Err(error) => {
+            let name_problem = Some(error.public_message());
+            refused(&state, error, Visitor { name_problem, ..Visitor::default() }).await
+        }
     }
-    let (participant, created) =
-        participants::get_or_create(&state.pool, &form.name).await?.map_err(AppError::BadRequest)?;
-    if !created && mine.as_deref() != Some(participant.id.as_str()) {
-        return refuse(format!("The name {:?} is taken; please pick another.", participant.name)).await;
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    code: String,
+}
+
+/// The sign-in form: redeems a code shown on the participant's other device.
+async fn sign_in_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ip: ClientIp,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    match sign_in_with_code(&state, &ip, &form.code).await {
+        Ok(signed_in) => Ok(signed_in_redirect(&state, &headers, &signed_in)),
+        Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
+        Err(error) => {
+            let sign_in_problem = Some(error.public_message());
+            refused(&state, error, Visitor { sign_in_problem, ..Visitor::default() }).await
+        }
     }
-    let cookie = format!("{PARTICIPANT_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age=2592000", participant.id);
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/challenge#configure")).into_response())
+}
+
+/// Shows the signed-in participant a one-time code for another device, on their own page only.
+async fn sign_in_code_form(State(state): State<AppState>, Caller(me): Caller) -> Result<Response, AppError> {
+    let code = make_sign_in_code(&state, &me).await?;
+    let visitor = Visitor { participant: Some(me), sign_in_code: Some(code), ..Visitor::default() };
+    // The code is a secret for its owner: never kept by a cache.
+    Ok(([(header::CACHE_CONTROL, "no-store")], challenge_page(&state, visitor).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -231,31 +293,35 @@ async fn inspect(
 
 #[derive(Deserialize)]
 struct GenerateRequest {
-    participant: String,
+    /// If sent, must name the caller.
+    participant: Option<String>,
     config: Config,
     prompt: Option<String>,
 }
 
-/// `POST /api/generate {"participant", "config", "prompt"}` → the MoA event stream for the
+/// `POST /api/generate {"config", "prompt"}`, as a participant → the MoA event stream for the
 /// challenge prompt (the default one when `prompt` is null); its `done` event also carries
 /// `generation_id` and `code`, the function extracted from the answer. Bad input is a 400
 /// before anything is stored or any model is called.
 async fn generate(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
+    caller: Caller,
     body: Result<Json<GenerateRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let user_key = user_key(&headers)?;
     let Json(request) = body.map_err(bad_body)?;
-    participants::normalize_name(&request.participant).map_err(AppError::BadRequest)?;
+    caller.check_named(request.participant.as_deref())?;
+    let participant = caller.0;
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
-    let routes = routes(&state, user_key, &plan.config)?;
-    let slot = admit(&state)?;
-    let (participant, _) =
-        participants::get_or_create(&state.pool, &request.participant).await?.map_err(AppError::BadRequest)?;
+    let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
+    let client = Client::new(Some(&participant), &headers, &ip);
+    let slot = admit(&state, &client, &plan, event_pays)?;
     state.live.generate_limit.check(&participant.id).map_err(|wait| too_fast("generating", wait))?;
+    crate::store::check_writable(&state.pool).await?; // before the run spends anything
 
     let pool = state.pool.clone();
     let config = plan.config.to_export(&format_utc(now_ms()));
@@ -291,7 +357,8 @@ async fn generate(
 
 #[derive(Deserialize)]
 struct SubmitRequest {
-    participant: String,
+    /// If sent, must name the caller.
+    participant: Option<String>,
     generation_id: String,
 }
 
@@ -303,37 +370,48 @@ fn too_fast(what: &str, retry_after_s: u64) -> AppError {
     AppError::Busy { message: format!("You are {what} too fast; try again in {retry_after_s} s."), retry_after_s }
 }
 
-/// `POST /api/submissions {"participant", "generation_id"}` → the grade plus
+/// `POST /api/submissions {"generation_id"}`, as a participant → the grade plus
 /// `{"submission_id", "rank"}`. Submitting the same generation again returns the stored
-/// grade, so a retried request on bad Wi-Fi never counts twice.
+/// grade, so a retried request on bad Wi-Fi never counts twice. A participant has at most one
+/// submission being graded at a time, so a flood delays only its sender.
 async fn submit(
     State(state): State<AppState>,
+    caller: Caller,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<Json<Value>, AppError> {
     let Json(request) = body.map_err(bad_body)?;
-    let participant = participants::find_by_name(&state.pool, &request.participant).await?.ok_or_else(|| {
-        AppError::NotFound(format!("Nobody named {:?} has generated code yet.", request.participant.trim()))
-    })?;
+    caller.check_named(request.participant.as_deref())?;
+    let participant = caller.0;
     let generation = generations::find(&state.pool, request.generation_id.trim())
         .await?
         .filter(|g| g.participant_id == participant.id)
         .ok_or_else(|| AppError::NotFound(format!("{} has no generation with that id.", participant.name)))?;
-    let stored = match submissions::for_generation(&state.pool, &generation.id).await? {
-        Some(existing) => existing,
-        None => {
-            let grader = grader(&state)?;
-            let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
-            state.live.submit_limit.check(&participant.id).map_err(|wait| too_fast("submitting", wait))?;
-            let report = grader.grade(challenge, &generation.code).await.map_err(|e| {
-                state.live.submit_limit.refund(&participant.id);
-                grade_error(e)
-            })?;
-            let (stored, inserted) = submissions::record(&state.pool, &participant.id, &generation.id, &report).await?;
-            if inserted {
-                state.live.leaderboard_changed();
-            }
-            stored
+    let retry_after_s = state.settings.grade_timeout.as_secs().max(1);
+    // A retried request for a generation being graded right now waits for that grade.
+    let waiting_until = std::time::Instant::now() + state.settings.grade_timeout * 2;
+    let stored = loop {
+        if let Some(existing) = submissions::for_generation(&state.pool, &generation.id).await? {
+            break existing;
         }
+        let Some(_slot) = state.live.fair_use.grading_slot(&participant.id, &generation.id, retry_after_s)? else {
+            if std::time::Instant::now() > waiting_until {
+                return Err(too_fast("submitting", retry_after_s));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        };
+        let grader = grader(&state)?;
+        let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
+        state.live.submit_limit.check(&participant.id).map_err(|wait| too_fast("submitting", wait))?;
+        let report = grader.grade(challenge, &generation.code).await.map_err(|e| {
+            state.live.submit_limit.refund(&participant.id);
+            grade_error(e)
+        })?;
+        let (stored, inserted) = submissions::record(&state.pool, &participant.id, &generation.id, &report).await?;
+        if inserted {
+            state.live.leaderboard_changed();
+        }
+        break stored;
     };
     // The rank the public board shows; none while it is frozen (no spoilers) or for a hidden name.
     let (view, frozen) = public_view(&state).await?;

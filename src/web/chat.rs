@@ -4,13 +4,16 @@ use askama::Template;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use axum::response::{Html, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::fair_use::{BROWSER_COOKIE, Client, ClientIp, browser_id_shape};
 use super::pages::{NAV, render};
-use super::run_stream::{admit, routes, stream_run, user_key};
+use super::pages::{SameSite, cookie, set_cookie};
+use super::participants::caller;
+use super::run_stream::{admit, routes_and_payer, stream_run, user_key};
 use crate::app::AppState;
 use crate::config::ModelSpec;
 use crate::error::AppError;
@@ -29,6 +32,8 @@ struct ChatPage {
     current: &'static str,
     llm_base_url: String,
     panel: ConfigPanel,
+    /// The event needs a claimed name for the chat and this visitor has none.
+    name_required: bool,
 }
 
 /// What the shared configuration form (`config_panel.html`, driven by `static/chat.js`) and its
@@ -88,13 +93,28 @@ impl ConfigPanel {
     }
 }
 
-async fn page(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    render(&ChatPage {
+/// How long an anonymous browser keeps its fair-use id.
+const BROWSER_COOKIE_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    let name_required =
+        state.live.fair_use.chat_requires_name() && caller(&state, &headers).await.ok().flatten().is_none();
+    let page = render(&ChatPage {
         nav: NAV,
         current: "/chat",
         llm_base_url: state.settings.llm_base_url.clone(),
         panel: ConfigPanel::new(&state, "moa-config")?,
-    })
+        name_required,
+    })?;
+    // An anonymous browser gets its own fair-use count, rather than sharing its address's.
+    if cookie(&headers, BROWSER_COOKIE).is_some_and(browser_id_shape) {
+        return Ok(page.into_response());
+    }
+    Ok((
+        [set_cookie(&state, &headers, BROWSER_COOKIE, &crate::store::new_id(), BROWSER_COOKIE_AGE, SameSite::Lax)],
+        page,
+    )
+        .into_response())
 }
 
 /// `GET /api/providers` → `{"providers": [{"name", "default", "host", "server_key", "discovered",
@@ -132,18 +152,29 @@ struct RunRequest {
     config: Config,
 }
 
+pub const NAME_REQUIRED: &str = "This event asks everyone to claim a display name before using the chat: pick one \
+    on the challenge page, then ask again.";
+
 /// `POST /api/moa {"question", "config"}` → `text/event-stream` of `agent_delta`, `agent`,
 /// `answer_delta`, then `done` or `error`. Bad input is a 400 before the stream starts.
+/// Anonymous unless the event needs a claimed name (`MOA_CHAT_REQUIRES_NAME`); either way the
+/// run counts against its client's fair-use bounds.
 async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ip: ClientIp,
     body: Result<Json<RunRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let user_key = user_key(&headers)?;
+    let participant = caller(&state, &headers).await?;
+    if participant.is_none() && state.live.fair_use.chat_requires_name() {
+        return Err(AppError::Unauthorized(NAME_REQUIRED.into()));
+    }
     let Json(request) =
         body.map_err(|e| AppError::BadRequest(format!("The request is not valid: {}", e.body_text())))?;
     let plan = moa::prepare(request.config, &request.question, &state.catalog.offer()).map_err(AppError::BadRequest)?;
-    let routes = routes(&state, user_key, &plan.config)?;
-    let slot = admit(&state)?;
+    let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
+    let client = Client::new(participant.as_ref(), &headers, &ip);
+    let slot = admit(&state, &client, &plan, event_pays)?;
     Ok(stream_run(&state, slot, routes, plan, |summary| async move { Ok(summary) }))
 }

@@ -4,26 +4,24 @@
 //! database); the session is stored hashed in the database, so it works on every instance.
 //! Scripts send `Authorization: Bearer <token>`.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use futures_util::Stream;
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::store::leaderboard::{self, View};
 use crate::store::{event, format_utc, generations, participants, sessions, submissions};
-use crate::web::api::{require_bearer, same_secret};
+use crate::web::api::{require_bearer, same_secret, sign_in_allowed};
+use crate::web::https::client_ip;
 use crate::web::leaderboard::{Table, live_table, table};
-use crate::web::pages::{NAV, cookie, render};
+use crate::web::pages::{NAV, SameSite, cookie, render, set_cookie};
 
 const COOKIE: &str = "moa_organizer";
 /// How long a browser stays signed in; the cookie and the stored session expire together.
@@ -45,9 +43,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Proof that the request comes from the organizer.
-struct Organizer;
+pub(super) struct Organizer;
 
-async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {
+pub(super) async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, AppError> {
     let Some(token) = &state.settings.organizer_token else {
         return Err(AppError::NotFound("Organizer pages are off on this server (ORGANIZER_TOKEN is not set).".into()));
     };
@@ -56,7 +54,7 @@ async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<Organizer, A
     {
         return Ok(Organizer);
     }
-    require_bearer(headers, token.expose()).map(|()| Organizer)
+    require_bearer(state, headers, token.expose()).map(|()| Organizer)
 }
 
 #[derive(Template)]
@@ -104,13 +102,14 @@ async fn dashboard(
         return Ok(login_page(&state, status, None));
     }
     let frozen = event::frozen_at(&state.pool).await?;
-    let Table { rows, max_points, frozen_at } = table(&state, View::ORGANIZER, frozen).await?;
+    let Table { rows, max_points, frozen_at } = table(&state.pool, View::ORGANIZER, frozen).await?;
     let participants = participants::activity(&state.pool).await?;
     let message = query.done.as_deref().map(|done| match done {
         "frozen" => "The public leaderboard is frozen.".to_string(),
         "unfrozen" => "The public leaderboard is live again.".to_string(),
         "reset" => "The event was reset.".to_string(),
         "hidden" => "Updated.".to_string(),
+        "released" => "The name is released: its devices are signed out and the next claim takes it over.".to_string(),
         _ => "Done.".to_string(),
     });
     let page = Dashboard {
@@ -132,25 +131,35 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Result<Response, AppError> {
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
     let Some(token) = &state.settings.organizer_token else {
         return Ok(login_page(&state, StatusCode::NOT_FOUND, None));
     };
+    let client = client_ip(&headers);
+    if let Err(busy @ AppError::Busy { retry_after_s, .. }) = sign_in_allowed(&state, client) {
+        let mut page = login_page(&state, StatusCode::TOO_MANY_REQUESTS, Some(busy.public_message()));
+        page.headers_mut().insert(header::RETRY_AFTER, retry_after_s.into());
+        return Ok(page);
+    }
     if !same_secret(form.token.trim(), token.expose()) {
+        state.live.sign_in.failed(client);
         return Ok(login_page(&state, StatusCode::UNAUTHORIZED, Some("That is not the organizer token.".into())));
     }
     let session = sessions::open(&state.pool, SESSION_LIFETIME).await?;
-    let max_age = SESSION_LIFETIME.as_secs();
-    let cookie = format!("{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}");
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/organizer")).into_response())
+    let cookie = set_cookie(&state, &headers, COOKIE, &session, SESSION_LIFETIME, SameSite::Strict);
+    Ok(([cookie], Redirect::to("/organizer")).into_response())
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(id) = cookie(&headers, COOKIE) {
         sessions::close(&state.pool, id).await?;
     }
-    let expired = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    Ok(([(header::SET_COOKIE, expired)], Redirect::to("/organizer")).into_response())
+    let expired = set_cookie(&state, &headers, COOKIE, "", Duration::ZERO, SameSite::Strict);
+    Ok(([expired], Redirect::to("/organizer")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -234,6 +243,7 @@ struct GenerationView {
 struct ParticipantPage {
     nav: &'static [(&'static str, &'static str)],
     current: &'static str,
+    id: String,
     name: String,
     hidden: bool,
     submissions: Vec<SubmissionView>,
@@ -279,6 +289,7 @@ async fn participant(
     render(&ParticipantPage {
         nav: NAV,
         current: "/organizer",
+        id: p.id,
         name: p.name,
         hidden: p.hidden,
         submissions,
@@ -308,12 +319,9 @@ async fn config_download(
         .into_response())
 }
 
-async fn stream(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     authorize(&state, &headers).await?;
-    Ok(live_table(state, true))
+    live_table(state, true)
 }
 
 /// One CSV field: quoted when needed, and never read as a formula by a spreadsheet.

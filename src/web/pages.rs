@@ -34,6 +34,34 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
         .map(|(_, value)| value)
 }
 
+/// Whether other sites' links may carry a cookie: `Lax` for attendees (a link to the challenge
+/// page keeps them signed in), `Strict` for the organizer.
+#[derive(Clone, Copy)]
+pub enum SameSite {
+    Lax,
+    Strict,
+}
+
+/// The one place this app builds a `Set-Cookie`: HttpOnly (no script reads it), the whole
+/// site, for `max_age` (zero deletes it), and `Secure` when the browser talks https.
+pub fn set_cookie(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    name: &str,
+    value: &str,
+    max_age: std::time::Duration,
+    same_site: SameSite,
+) -> (axum::http::HeaderName, String) {
+    let same_site = match same_site {
+        SameSite::Lax => "Lax",
+        SameSite::Strict => "Strict",
+    };
+    let secure = if crate::web::https::is_https(state, headers) { "; Secure" } else { "" };
+    let value =
+        format!("{name}={value}; HttpOnly; SameSite={same_site}; Path=/; Max-Age={}{secure}", max_age.as_secs());
+    (axum::http::header::SET_COOKIE, value)
+}
+
 pub fn render(page: &impl Template) -> Result<Html<String>, AppError> {
     page.render().map(Html).map_err(|e| AppError::Internal(format!("template: {e}")))
 }

@@ -20,6 +20,7 @@ use crate::config::Secret;
 use crate::error::AppError;
 use crate::llm::{Endpoint, KeySource, Route, Routes};
 use crate::moa::{self, Config, Event, Plan, RunError, RunSummary, Runner};
+use crate::web::fair_use::{Client, RunAdmission};
 
 /// A comment line this often keeps proxies and phones from dropping a quiet stream and lets
 /// the page tell a stalled connection from a slow model.
@@ -58,11 +59,21 @@ pub fn user_key(headers: &HeaderMap) -> Result<Option<Secret>, AppError> {
 /// requires own keys); other providers always use their server key, or none. The participant's
 /// key lives in these routes only, for the length of the run.
 pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Result<Routes, AppError> {
+    Ok(routes_and_payer(state, user_key, config)?.0)
+}
+
+/// [`routes`], and whether the run spends a key of the server's (the event pays for it).
+pub fn routes_and_payer(
+    state: &AppState,
+    user_key: Option<Secret>,
+    config: &Config,
+) -> Result<(Routes, bool), AppError> {
     let used = |name: &str| {
         config.main_provider.as_deref() == Some(name)
             || config.layer_agents.iter().any(|a| a.provider.as_deref() == Some(name))
     };
     let mut routes = Vec::new();
+    let mut event_pays = false;
     for (i, provider) in state.catalog.providers().iter().enumerate().filter(|(_, p)| used(&p.name)) {
         let server_key = provider.api_key.clone();
         let variable = provider.key_variable.clone();
@@ -82,15 +93,16 @@ pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Re
                 None => (Secret::new(""), KeySource::Missing { variable }),
             }
         };
+        event_pays |= matches!(key, KeySource::Server { .. });
         let endpoint = Endpoint { base_url: provider.base_url.clone(), api_key };
         routes.push(Route { provider: provider.name.clone(), endpoint, key });
     }
-    Ok(Routes::new(routes))
+    Ok((Routes::new(routes), event_pays))
 }
 
 /// Starts `plan` and returns its event stream. `finish` turns a successful run into the final
 /// `done` payload (the challenge adds its generation there) or an error sentence.
-pub fn stream_run<F, Fut>(state: &AppState, slot: RunSlot, routes: Routes, plan: Plan, finish: F) -> Response
+pub fn stream_run<F, Fut>(state: &AppState, slot: Admission, routes: Routes, plan: Plan, finish: F) -> Response
 where
     F: FnOnce(RunSummary) -> Fut + Send + 'static,
     Fut: Future<Output = Result<RunSummary, String>> + Send,
@@ -99,10 +111,11 @@ where
     let provider = state.llm.clone();
     let retry_window = state.settings.llm_retry_window;
     tokio::spawn(async move {
-        let _slot = slot;
+        let slot = slot;
         let runner = Runner { provider: provider.as_ref(), routes: &routes, retry_window };
         let last = match moa::run(&runner, &plan, &events).await {
             Ok(summary) => {
+                slot.fair.settle(summary.prompt_tokens + summary.completion_tokens);
                 tracing::info!(
                     ms = summary.ms,
                     calls = summary.calls,
@@ -136,10 +149,25 @@ where
 /// A run's place among those in flight, held by its engine task until it ends, however it ends.
 pub struct RunSlot(Arc<AtomicUsize>);
 
+/// What a run holds while it lives: its client's fair-use counts and its server-wide place.
+pub struct Admission {
+    fair: RunAdmission,
+    _slot: RunSlot,
+}
+
+/// Admits a run of `plan` for `client`: a place among `MOA_MAX_RUNS`, then what this client may
+/// spend (so one client cannot fill the server's places). Taken before anything is stored, and
+/// all or nothing, so a refusal costs the caller nothing.
+pub fn admit(state: &AppState, client: &Client, plan: &Plan, event_pays: bool) -> Result<Admission, AppError> {
+    let slot = admit_slot(state)?;
+    let fair = state.live.fair_use.admit_run(client, plan, event_pays)?;
+    Ok(Admission { fair, _slot: slot })
+}
+
 /// Takes a place for a new run, or refuses with 429 and Retry-After when `MOA_MAX_RUNS` are
 /// already in flight: a crowd (or a script) can slow the server down, but not exhaust its
-/// memory or sockets. Taken before any other limit, so a refusal costs the caller nothing.
-pub fn admit(state: &AppState) -> Result<RunSlot, AppError> {
+/// memory or sockets.
+fn admit_slot(state: &AppState) -> Result<RunSlot, AppError> {
     let max = state.settings.max_runs;
     let before = state.active_runs.fetch_add(1, Ordering::SeqCst);
     let slot = RunSlot(state.active_runs.clone());

@@ -19,6 +19,10 @@ pub fn launcher() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_moa-workshop"))
 }
 
+/// Tokens of the participants tests claimed, by database URL and name.
+static TOKENS: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// A running app; dropping it stops the server.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -32,6 +36,44 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// The participant token of `name`, claimed through `POST /api/participants` the first time
+    /// a test acts as `name` on this database (any instance of it), then remembered.
+    pub async fn token(&self, name: &str) -> String {
+        // "Ada" and " ada " are one participant.
+        let name_key = moa_workshop::store::participants::normalize_name(name).map_or(name.to_string(), |(_, key)| key);
+        let key = (self.state.settings.database_url.clone(), name_key);
+        let known = TOKENS.lock().unwrap().get(&key).cloned();
+        // A reset or a release forgets the participant: claim again then.
+        if let Some(token) = known
+            && moa_workshop::store::participants::by_token(&self.state.pool, &token).await.unwrap().is_some()
+        {
+            return token;
+        }
+        let response = reqwest::Client::new()
+            .post(self.url("/api/participants"))
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("a JSON answer");
+        assert_eq!(status, 201, "claiming {name:?}: {body}");
+        let token = body["token"].as_str().expect("a token").to_string();
+        TOKENS.lock().unwrap().insert(key, token.clone());
+        token
+    }
+
+    /// A request to `path` made as participant `name` (header `X-Participant-Token`).
+    pub async fn post_as(&self, client: &reqwest::Client, name: &str, path: &str) -> reqwest::RequestBuilder {
+        client.post(self.url(path)).header("x-participant-token", self.token(name).await)
+    }
+
+    /// The stored participant `name`, claimed through the API first if needed.
+    pub async fn participant(&self, name: &str) -> moa_workshop::store::participants::Participant {
+        self.token(name).await;
+        moa_workshop::store::participants::find_by_name(&self.state.pool, name).await.unwrap().expect("claimed")
     }
 
     pub fn database_path(&self) -> PathBuf {
