@@ -4,7 +4,7 @@
 # Check an image end to end on a machine with an engine: scripts/docker-check.
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY templates templates
 COPY static static
