@@ -212,25 +212,21 @@ pub async fn run_server(settings: Settings) -> Result<(), String> {
 /// Each open chat stream holds two sockets (the browser's and the provider's), so the usual
 /// soft limit of 1,024 descriptors would start refusing a room of 500. Raises the soft limit
 /// to the hard one (as far as the system allows) and returns the limit now in force.
-fn raise_open_file_limit() -> libc::rlim_t {
-    let Some(mut limit) = file_limits() else { return 0 };
-    if limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit = raised;
+fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return limit.maximum.unwrap_or(u64::MAX);
         }
     }
-    limit.rlim_cur
+    limit.current.unwrap_or(u64::MAX)
 }
 
-/// The soft open-file limit now in force (0 when it cannot be read).
-fn open_file_limit() -> libc::rlim_t {
-    file_limits().map_or(0, |limit| limit.rlim_cur)
-}
-
-fn file_limits() -> Option<libc::rlimit> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+/// The soft open-file limit now in force (`None` in rustix means unlimited).
+fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -68,10 +68,10 @@ impl IntoResponse for AppError {
             tracing::error!(%cause, "cannot write to the database");
         }
         let mut response = (self.status(), Json(json!({ "error": self.public_message() }))).into_response();
-        if let AppError::Busy { retry_after_s, .. } = &self {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let AppError::Busy { retry_after_s, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         if let AppError::Storage(cause) = &self {
             // Read by the middleware that reports storage faults on /healthz.

@@ -132,7 +132,7 @@ async fn a_room_generating_and_submitting_at_once_loses_and_duplicates_nothing()
     let count = |table: &'static str| {
         let pool = app.state.pool.clone();
         async move {
-            sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {table}")))
                 .fetch_one(&pool)
                 .await
                 .unwrap()

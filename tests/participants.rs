@@ -14,7 +14,11 @@ use std::time::Duration;
 
 async fn count(app: &TestApp, table: &str) -> i64 {
     use sqlx::Row;
-    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(&app.state.pool).await.unwrap().get("n")
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {table}")))
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap()
+        .get("n")
 }
 
 async fn claim(app: &TestApp, name: &str) -> reqwest::Response {

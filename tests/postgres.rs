@@ -55,7 +55,7 @@ impl Database {
         };
         let name = format!("moa_test_{}", &store::new_id()[..16]);
         let mut admin = sqlx::PgConnection::connect(&server).await.expect("the test PostgreSQL server answers");
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
         admin.close().await.unwrap();
         Some(Database { url: with_database(&server, &name), postgres: Some((server, name)), _dir: None })
     }
@@ -64,7 +64,10 @@ impl Database {
     async fn remove(self) {
         if let Some((server, name)) = &self.postgres {
             let mut admin = sqlx::PgConnection::connect(server).await.unwrap();
-            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut admin)
+                .await
+                .unwrap();
         }
     }
 }
@@ -173,7 +176,11 @@ fn names(board: &[Value]) -> Vec<&str> {
 }
 
 async fn count(app: &TestApp, table: &str) -> i64 {
-    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(&app.state.pool).await.unwrap().get("n")
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {table}")))
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap()
+        .get("n")
 }
 
 /// Signs in with the token and returns the `name=value` session cookie.

@@ -58,7 +58,11 @@ async fn leaderboard(app: &TestApp) -> Vec<Value> {
 
 async fn count(app: &TestApp, table: &str) -> i64 {
     use sqlx::Row;
-    sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}")).fetch_one(&app.state.pool).await.unwrap().get("n")
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {table}")))
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap()
+        .get("n")
 }
 
 #[tokio::test]

@@ -13,7 +13,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rand::RngCore;
 use serde_json::{Value as Json, json};
 use tokio::sync::Semaphore;
 
@@ -183,7 +182,7 @@ impl Grader {
     async fn run(&self, challenge: &Challenge, code: &str) -> Result<GradeReport, GradeError> {
         let nonce = {
             let mut bytes = [0u8; 16];
-            rand::thread_rng().fill_bytes(&mut bytes);
+            rand::fill(&mut bytes);
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
         let job = self.job(challenge, code, &nonce);

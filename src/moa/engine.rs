@@ -303,13 +303,13 @@ impl Output {
                 return;
             }
         }
-        if self.thinking {
-            if let Some(end) = self.pending.find(CLOSE) {
-                let rest = self.pending[end + CLOSE.len()..].trim_start().to_string();
-                self.pending.clear();
-                self.thinking = false;
-                self.keep(&rest);
-            }
+        if self.thinking
+            && let Some(end) = self.pending.find(CLOSE)
+        {
+            let rest = self.pending[end + CLOSE.len()..].trim_start().to_string();
+            self.pending.clear();
+            self.thinking = false;
+            self.keep(&rest);
         }
     }
 

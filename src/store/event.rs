@@ -37,7 +37,7 @@ pub async fn freeze(pool: &Pool, frozen: bool) -> Result<(), sqlx::Error> {
 pub async fn reset(pool: &Pool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for table in ["submissions", "generations", "participants", "event_state"] {
-        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
     }
     leaderboard::bump(&mut tx).await?;
     tx.commit().await

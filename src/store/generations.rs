@@ -53,24 +53,28 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Generation, sqlx::Error> {
 
 pub async fn insert(pool: &Pool, new: NewGeneration<'_>) -> Result<Generation, sqlx::Error> {
     let id = new_id();
-    sqlx::query(&format!("INSERT INTO generations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"))
-        .bind(&id)
-        .bind(new.participant_id)
-        .bind(new.challenge)
-        .bind(new.config.to_string())
-        .bind(new.prompt)
-        .bind(new.answer)
-        .bind(new.code)
-        .bind(new.timings.to_string())
-        .bind(now_ms())
-        .execute(pool)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO generations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    )))
+    .bind(&id)
+    .bind(new.participant_id)
+    .bind(new.challenge)
+    .bind(new.config.to_string())
+    .bind(new.prompt)
+    .bind(new.answer)
+    .bind(new.code)
+    .bind(new.timings.to_string())
+    .bind(now_ms())
+    .execute(pool)
+    .await?;
     find(pool, &id).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
 pub async fn find(pool: &Pool, id: &str) -> Result<Option<Generation>, sqlx::Error> {
-    let row =
-        sqlx::query(&format!("SELECT {COLUMNS} FROM generations WHERE id = $1")).bind(id).fetch_optional(pool).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM generations WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -78,15 +82,17 @@ pub async fn find(pool: &Pool, id: &str) -> Result<Option<Generation>, sqlx::Err
 pub async fn list(pool: &Pool, participant_id: Option<&str>) -> Result<Vec<Generation>, sqlx::Error> {
     let rows = match participant_id {
         Some(id) => {
-            sqlx::query(&format!(
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM generations WHERE participant_id = $1 ORDER BY created_at DESC"
-            ))
+            )))
             .bind(id)
             .fetch_all(pool)
             .await?
         }
         None => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM generations ORDER BY created_at DESC")).fetch_all(pool).await?
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM generations ORDER BY created_at DESC")))
+                .fetch_all(pool)
+                .await?
         }
     };
     rows.iter().map(from_row).collect()

@@ -178,9 +178,8 @@ pub fn now_ms() -> i64 {
 
 /// A fresh random identifier (128 bits, hex): unguessable, so ids can be shared in URLs.
 pub fn new_id() -> String {
-    use rand::RngCore;
     let mut bytes = [0u8; 16];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::fill(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

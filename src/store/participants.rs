@@ -100,16 +100,18 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Participant, sqlx::Error> {
 pub async fn find_by_name(pool: &Pool, name: &str) -> Result<Option<Participant>, sqlx::Error> {
     let Ok((display, key)) = normalize_name(name) else { return Ok(None) };
     // A name from an older database whose new key collided keeps its old one.
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM participants p WHERE p.name_key = $1 OR p.name_key = $2"))
-        .bind(key)
-        .bind(display.to_lowercase())
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM participants p WHERE p.name_key = $1 OR p.name_key = $2"
+    )))
+    .bind(key)
+    .bind(display.to_lowercase())
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 pub async fn find(pool: &Pool, id: &str) -> Result<Option<Participant>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM participants p WHERE p.id = $1"))
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM participants p WHERE p.id = $1")))
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -131,10 +133,10 @@ pub async fn by_token(pool: &Pool, token: &str) -> Result<Option<Participant>, s
     if !token_shape(token) {
         return Ok(None);
     }
-    let row = sqlx::query(&format!(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM participant_tokens t JOIN participants p ON p.id = t.participant_id
          WHERE t.token_hash = $1 AND p.released = 0"
-    ))
+    )))
     .bind(hash(token))
     .fetch_optional(pool)
     .await?;
@@ -259,9 +261,9 @@ fn clean_code(code: &str) -> String {
 /// (e.g. `K7MQ2-XW9RT`, about 49 bits). Making one cancels the previous one.
 pub async fn new_sign_in_code(pool: &Pool, participant_id: &str, lifetime: Duration) -> Result<String, sqlx::Error> {
     let code: String = {
-        use rand::Rng;
-        let mut rng = rand::thread_rng();
-        (0..CODE_CHARS).map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char).collect()
+        use rand::RngExt;
+        let mut rng = rand::rng();
+        (0..CODE_CHARS).map(|_| CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())] as char).collect()
     };
     let now = now_ms();
     let mut tx = pool.begin().await?;
@@ -315,7 +317,10 @@ pub async fn release(pool: &Pool, id: &str) -> Result<bool, sqlx::Error> {
         .rows_affected()
         == 1;
     for table in ["participant_tokens", "participant_codes"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE participant_id = $1")).bind(id).execute(&mut *tx).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE participant_id = $1")))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(found)

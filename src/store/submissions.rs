@@ -43,9 +43,9 @@ pub async fn record(
     report: &GradeReport,
 ) -> Result<(Submission, bool), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(&format!(
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO submissions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (generation_id) DO NOTHING"
-    ))
+    )))
     .bind(new_id())
     .bind(participant_id)
     .bind(generation_id)
@@ -67,7 +67,7 @@ pub async fn record(
 }
 
 pub async fn for_generation(pool: &Pool, generation_id: &str) -> Result<Option<Submission>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM submissions WHERE generation_id = $1"))
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM submissions WHERE generation_id = $1")))
         .bind(generation_id)
         .fetch_optional(pool)
         .await?;
@@ -78,13 +78,17 @@ pub async fn for_generation(pool: &Pool, generation_id: &str) -> Result<Option<S
 pub async fn list(pool: &Pool, participant_id: Option<&str>) -> Result<Vec<Submission>, sqlx::Error> {
     let rows = match participant_id {
         Some(id) => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM submissions WHERE participant_id = $1 ORDER BY created_at, id"))
-                .bind(id)
-                .fetch_all(pool)
-                .await?
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM submissions WHERE participant_id = $1 ORDER BY created_at, id"
+            )))
+            .bind(id)
+            .fetch_all(pool)
+            .await?
         }
         None => {
-            sqlx::query(&format!("SELECT {COLUMNS} FROM submissions ORDER BY created_at, id")).fetch_all(pool).await?
+            sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM submissions ORDER BY created_at, id")))
+                .fetch_all(pool)
+                .await?
         }
     };
     rows.iter().map(from_row).collect()

@@ -51,9 +51,13 @@ pub fn grade_error(e: GradeError) -> AppError {
     }
 }
 
-/// Compares a presented secret with the expected one in constant time (for equal lengths).
+/// Compares a presented secret with the expected one in constant time. Both are hashed
+/// first, so the comparison always covers 32 bytes and its time says nothing about the
+/// expected secret's length either.
 pub fn same_secret(given: &str, expected: &str) -> bool {
-    given.len() == expected.len() && given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
 }
 
 /// Checks `Authorization: Bearer <token>` in constant time. Wrong tokens count as failed
@@ -81,5 +85,21 @@ pub fn sign_in_allowed(state: &AppState, client: Option<std::net::IpAddr>) -> Re
             message: format!("Too many wrong organizer tokens were tried; try again in {retry_after_s} s."),
             retry_after_s,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_match_only_when_equal_whatever_their_lengths() {
+        let token = "0123456789abcdef0123456789abcdef";
+        assert!(same_secret(token, token));
+        assert!(!same_secret("", token));
+        assert!(!same_secret(&token[..31], token));
+        assert!(!same_secret(&format!("{token}0"), token));
+        assert!(!same_secret("1123456789abcdef0123456789abcdef", token));
+        assert!(same_secret("", ""));
     }
 }

@@ -114,11 +114,11 @@ struct Visitor {
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     // A browser from before tokens holds its participant id: that buys it one token, once.
     if let Some(id) = cookie(&headers, PARTICIPANT_COOKIE)
-        && let Some((participant, token)) = participants::upgrade_legacy(&state.pool, id).await?
+        && let Some((participant, token)) = participants::upgrade_legacy(&state.pool, &id).await?
     {
         let visitor = Visitor { participant: Some(participant), ..Visitor::default() };
         let page = challenge_page(&state, visitor).await?;
-        return Ok(([token_cookie(&state, &headers, &token)], page).into_response());
+        return Ok((token_cookie(&state, &headers, &token), page).into_response());
     }
     let participant = caller(&state, &headers).await.ok().flatten();
     Ok(challenge_page(&state, Visitor { participant, ..Visitor::default() }).await?.into_response())
@@ -176,7 +176,7 @@ async fn refused(state: &AppState, error: AppError, visitor: Visitor) -> Result<
 }
 
 fn signed_in_redirect(state: &AppState, headers: &HeaderMap, signed_in: &SignedIn) -> Response {
-    ([token_cookie(state, headers, &signed_in.token)], Redirect::to("/challenge#configure")).into_response()
+    (token_cookie(state, headers, &signed_in.token), Redirect::to("/challenge#configure")).into_response()
 }
 
 /// The name form: claims a display name for this browser by the same path as

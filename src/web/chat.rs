@@ -107,13 +107,10 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
         name_required,
     })?;
     // An anonymous browser gets its own fair-use count, rather than sharing its address's.
-    if cookie(&headers, BROWSER_COOKIE).is_some_and(browser_id_shape) {
+    if cookie(&headers, BROWSER_COOKIE).is_some_and(|id| browser_id_shape(&id)) {
         return Ok(page.into_response());
     }
-    Ok((
-        [set_cookie(&state, &headers, BROWSER_COOKIE, &crate::store::new_id(), BROWSER_COOKIE_AGE, SameSite::Lax)],
-        page,
-    )
+    Ok((set_cookie(&state, &headers, BROWSER_COOKIE, &crate::store::new_id(), BROWSER_COOKIE_AGE, SameSite::Lax), page)
         .into_response())
 }
 

@@ -50,7 +50,7 @@ pub(super) async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<O
         return Err(AppError::NotFound("Organizer pages are off on this server (ORGANIZER_TOKEN is not set).".into()));
     };
     if let Some(id) = cookie(headers, COOKIE)
-        && sessions::is_open(&state.pool, id).await?
+        && sessions::is_open(&state.pool, &id).await?
     {
         return Ok(Organizer);
     }
@@ -151,15 +151,15 @@ async fn login(
     }
     let session = sessions::open(&state.pool, SESSION_LIFETIME).await?;
     let cookie = set_cookie(&state, &headers, COOKIE, &session, SESSION_LIFETIME, SameSite::Strict);
-    Ok(([cookie], Redirect::to("/organizer")).into_response())
+    Ok((cookie, Redirect::to("/organizer")).into_response())
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(id) = cookie(&headers, COOKIE) {
-        sessions::close(&state.pool, id).await?;
+        sessions::close(&state.pool, &id).await?;
     }
     let expired = set_cookie(&state, &headers, COOKIE, "", Duration::ZERO, SameSite::Strict);
-    Ok(([expired], Redirect::to("/organizer")).into_response())
+    Ok((expired, Redirect::to("/organizer")).into_response())
 }
 
 #[derive(Deserialize)]

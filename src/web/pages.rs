@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
+use axum_extra::extract::cookie::{self, Cookie, CookieJar};
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -23,15 +24,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The value of cookie `name` in the request, if present.
-pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers).get(name).map(|c| c.value().to_owned())
 }
 
 /// Whether other sites' links may carry a cookie: `Lax` for attendees (a link to the challenge
@@ -43,7 +37,8 @@ pub enum SameSite {
 }
 
 /// The one place this app builds a `Set-Cookie`: HttpOnly (no script reads it), the whole
-/// site, for `max_age` (zero deletes it), and `Secure` when the browser talks https.
+/// site, for `max_age` (zero deletes it), and `Secure` when the browser talks https. The
+/// answer carries it as a response part.
 pub fn set_cookie(
     state: &AppState,
     headers: &axum::http::HeaderMap,
@@ -51,15 +46,21 @@ pub fn set_cookie(
     value: &str,
     max_age: std::time::Duration,
     same_site: SameSite,
-) -> (axum::http::HeaderName, String) {
+) -> CookieJar {
     let same_site = match same_site {
-        SameSite::Lax => "Lax",
-        SameSite::Strict => "Strict",
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::Strict => cookie::SameSite::Strict,
     };
-    let secure = if crate::web::https::is_https(state, headers) { "; Secure" } else { "" };
-    let value =
-        format!("{name}={value}; HttpOnly; SameSite={same_site}; Path=/; Max-Age={}{secure}", max_age.as_secs());
-    (axum::http::header::SET_COOKIE, value)
+    let mut cookie = Cookie::build((name.to_owned(), value.to_owned()))
+        .http_only(true)
+        .same_site(same_site)
+        .path("/")
+        .secure(crate::web::https::is_https(state, headers));
+    // Fails only past i64::MAX seconds; the lifetimes here are constants of days at most.
+    if let Ok(max_age) = max_age.try_into() {
+        cookie = cookie.max_age(max_age);
+    }
+    CookieJar::new().add(cookie)
 }
 
 pub fn render(page: &impl Template) -> Result<Html<String>, AppError> {

@@ -46,9 +46,9 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The token a request carries: the header first (scripts), else the cookie (browsers).
-pub fn token_of(headers: &HeaderMap) -> Option<&str> {
+pub fn token_of(headers: &HeaderMap) -> Option<String> {
     match headers.get(&TOKEN_HEADER) {
-        Some(value) => Some(value.to_str().unwrap_or("").trim()),
+        Some(value) => Some(value.to_str().unwrap_or("").trim().to_owned()),
         None => cookie(headers, PARTICIPANT_COOKIE),
     }
 }
@@ -57,7 +57,7 @@ pub fn token_of(headers: &HeaderMap) -> Option<&str> {
 /// names nobody.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Option<Participant>, AppError> {
     let Some(token) = token_of(headers) else { return Ok(None) };
-    match participants::by_token(&state.pool, token).await? {
+    match participants::by_token(&state.pool, &token).await? {
         Some(participant) => Ok(Some(participant)),
         None => Err(AppError::Unauthorized(UNKNOWN_TOKEN.into())),
     }
@@ -95,7 +95,7 @@ impl Caller {
 }
 
 /// The `Set-Cookie` that keeps `token` in this browser.
-pub fn token_cookie(state: &AppState, headers: &HeaderMap, token: &str) -> (axum::http::HeaderName, String) {
+pub fn token_cookie(state: &AppState, headers: &HeaderMap, token: &str) -> axum_extra::extract::cookie::CookieJar {
     set_cookie(state, headers, PARTICIPANT_COOKIE, token, TOKEN_COOKIE_AGE, SameSite::Lax)
 }
 
@@ -122,7 +122,7 @@ pub async fn claim_name(
         message: format!("Too many names were claimed from your network address just now; try again in {wait} s."),
         retry_after_s: wait,
     })?;
-    match participants::claim(&state.pool, name, held).await?.map_err(AppError::BadRequest)? {
+    match participants::claim(&state.pool, name, held.as_deref()).await?.map_err(AppError::BadRequest)? {
         Claim::Claimed { participant, token, created } => {
             tracing::info!(participant = %participant.name, created, "name claimed");
             Ok(SignedIn { participant, token, fresh: true })
@@ -130,7 +130,7 @@ pub async fn claim_name(
         Claim::AlreadyYours(participant) => {
             // Asking again for one's own name costs no turn.
             claims.refund(&ip.0);
-            let token = held.unwrap_or_default().to_string();
+            let token = held.unwrap_or_default();
             Ok(SignedIn { participant, token, fresh: false })
         }
         Claim::Taken(holder) => Err(AppError::Conflict(format!(
@@ -161,7 +161,7 @@ async fn claim_api(
 
 fn signed_in_response(state: &AppState, headers: &HeaderMap, status: StatusCode, signed_in: &SignedIn) -> Response {
     let body = Json(json!({ "participant": signed_in.participant.name, "token": signed_in.token }));
-    (status, [token_cookie(state, headers, &signed_in.token)], body).into_response()
+    (status, token_cookie(state, headers, &signed_in.token), body).into_response()
 }
 
 /// `GET /api/me` → `{"participant", "submissions", "best_score"}`.

@@ -382,29 +382,21 @@ fn set_rlimits(l: &Limits) -> bool {
 /// Root inside a container or on a laptop keeps no privilege in the sandbox: empty
 /// effective, permitted, inheritable, ambient and bounding sets.
 fn drop_capabilities() -> bool {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
+    use rustix::thread::{CapabilitySet, CapabilitySets, set_capabilities};
+    use rustix::thread::{clear_ambient_capability_set, remove_capability_from_bounding_set};
+    // By number rather than by rustix's list, so capabilities newer than it go too.
+    for cap in 0..64 {
+        // Fails with EINVAL past the last capability the kernel knows; that is fine.
+        let _ = remove_capability_from_bounding_set(CapabilitySet::from_bits_retain(1 << cap));
     }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    unsafe {
-        for cap in 0..64 {
-            // Fails with EINVAL past the last capability the kernel knows; that is fine.
-            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
-        }
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-        let header = Header { version: VERSION_3, pid: 0 };
-        let data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
-        libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) == 0
-    }
+    let _ = clear_ambient_capability_set();
+    // capset acts on the calling thread, which is the whole process: the launcher has one.
+    let none = CapabilitySets {
+        effective: CapabilitySet::empty(),
+        permitted: CapabilitySet::empty(),
+        inheritable: CapabilitySet::empty(),
+    };
+    set_capabilities(None, none).is_ok()
 }
 
 fn apply_landlock(c: &Confinement) -> (String, i32) {
