@@ -75,11 +75,10 @@ pub fn require_bearer(state: &AppState, headers: &HeaderMap, token: &str) -> Res
 
 /// 429 with Retry-After while `client` (or everyone) has failed to sign in too often.
 pub fn sign_in_allowed(state: &AppState, client: Option<std::net::IpAddr>) -> Result<(), AppError> {
-    match state.live.sign_in.wait(client) {
-        None => Ok(()),
-        Some(retry_after_s) => Err(AppError::Busy {
-            message: format!("Too many wrong organizer tokens were tried; try again in {retry_after_s} s."),
-            retry_after_s,
-        }),
-    }
+    let Some(retry_after_s) = state.live.sign_in.wait(client) else { return Ok(()) };
+    crate::metrics::refused(crate::metrics::Limit::OrganizerSignIn);
+    Err(AppError::Busy {
+        message: format!("Too many wrong organizer tokens were tried; try again in {retry_after_s} s."),
+        retry_after_s,
+    })
 }

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::Challenge;
 use crate::grader::challenge::extract_code;
+use crate::metrics::Limit;
 use crate::moa::{self, Config};
 use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
@@ -320,7 +321,11 @@ async fn generate(
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
     let client = Client::new(Some(&participant), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
-    state.live.generate_limit.check(&participant.id).map_err(|wait| too_fast("generating", wait))?;
+    state
+        .live
+        .generate_limit
+        .check(&participant.id)
+        .map_err(|wait| too_fast(Limit::GeneratePerMinute, "generating", wait))?;
     crate::store::check_writable(&state.pool).await?; // before the run spends anything
 
     let pool = state.pool.clone();
@@ -366,7 +371,8 @@ pub fn bad_body(e: JsonRejection) -> AppError {
     AppError::BadRequest(format!("The request body is not valid: {}", e.body_text()))
 }
 
-fn too_fast(what: &str, retry_after_s: u64) -> AppError {
+fn too_fast(limit: Limit, what: &str, retry_after_s: u64) -> AppError {
+    crate::metrics::refused(limit);
     AppError::Busy { message: format!("You are {what} too fast; try again in {retry_after_s} s."), retry_after_s }
 }
 
@@ -395,14 +401,18 @@ async fn submit(
         }
         let Some(_slot) = state.live.fair_use.grading_slot(&participant.id, &generation.id, retry_after_s)? else {
             if std::time::Instant::now() > waiting_until {
-                return Err(too_fast("submitting", retry_after_s));
+                return Err(too_fast(Limit::GradingPerParticipant, "submitting", retry_after_s));
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let grader = grader(&state)?;
         let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
-        state.live.submit_limit.check(&participant.id).map_err(|wait| too_fast("submitting", wait))?;
+        state
+            .live
+            .submit_limit
+            .check(&participant.id)
+            .map_err(|wait| too_fast(Limit::SubmitPerMinute, "submitting", wait))?;
         let report = grader.grade(challenge, &generation.code).await.map_err(|e| {
             state.live.submit_limit.refund(&participant.id);
             grade_error(e)

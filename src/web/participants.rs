@@ -118,9 +118,12 @@ pub async fn claim_name(
     participants::normalize_name(name).map_err(AppError::BadRequest)?;
     let held = token_of(headers);
     let claims = &state.live.fair_use.claims;
-    claims.check(&ip.0).map_err(|wait| AppError::Busy {
-        message: format!("Too many names were claimed from your network address just now; try again in {wait} s."),
-        retry_after_s: wait,
+    claims.check(&ip.0).map_err(|wait| {
+        crate::metrics::refused(crate::metrics::Limit::ClaimsPerIpPerMinute);
+        AppError::Busy {
+            message: format!("Too many names were claimed from your network address just now; try again in {wait} s."),
+            retry_after_s: wait,
+        }
     })?;
     match participants::claim(&state.pool, name, held).await?.map_err(AppError::BadRequest)? {
         Claim::Claimed { participant, token, created } => {
@@ -185,9 +188,12 @@ async fn sign_in_code_api(State(state): State<AppState>, Caller(me): Caller) -> 
 
 /// Redeems a sign-in code for this device (rate-limited per network address).
 pub async fn sign_in_with_code(state: &AppState, ip: &ClientIp, code: &str) -> Result<SignedIn, AppError> {
-    state.live.fair_use.sign_ins.check(&ip.0).map_err(|wait| AppError::Busy {
-        message: format!("Too many sign-in attempts from your network address; try again in {wait} s."),
-        retry_after_s: wait,
+    state.live.fair_use.sign_ins.check(&ip.0).map_err(|wait| {
+        crate::metrics::refused(crate::metrics::Limit::SignInCodesPerIp);
+        AppError::Busy {
+            message: format!("Too many sign-in attempts from your network address; try again in {wait} s."),
+            retry_after_s: wait,
+        }
     })?;
     match participants::redeem_sign_in_code(&state.pool, code).await? {
         Some((participant, token)) => Ok(SignedIn { participant, token, fresh: true }),
