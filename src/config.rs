@@ -12,7 +12,7 @@ pub const DEFAULT_MODELS: &str =
     "llama-3.3-70b:8192,llama3.1-8b:8192,llama-4-scout-17b-16e-instruct:8192,qwen-3-32b:16384";
 
 /// A model the chat and challenge pages offer, and how many tokens it reads at most.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ModelSpec {
     pub name: String,
     pub context_tokens: u32,
