@@ -66,7 +66,8 @@ impl App {
         let grader = start_grader(&settings, startup.launcher).await;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ClientLimits { connect: settings.llm_connect_timeout, request: settings.llm_timeout };
-        let llm: Arc<dyn ChatProvider> = Arc::new(OpenAiProvider::new(limits)?);
+        let llm: Arc<dyn ChatProvider> =
+            Arc::new(crate::metrics::Metered::new(OpenAiProvider::new(limits)?, &settings.providers()));
         let catalog = Catalog::new(settings.providers(), llm.clone());
         for provider in catalog.providers() {
             tracing::info!(

@@ -100,7 +100,7 @@ pub fn main(args: Vec<String>) -> i32 {
     };
     match command {
         Command::Serve { listen } => {
-            init_tracing("moa_workshop=info,tower_http=info");
+            crate::telemetry::init("moa_workshop=info,tower_http=info", settings.log_format);
             if let Some(listen) = listen {
                 settings.listen = listen;
             }
@@ -113,7 +113,7 @@ pub fn main(args: Vec<String>) -> i32 {
             }
         }
         Command::Grade { json, challenge, file } => {
-            init_tracing("moa_workshop=warn");
+            crate::telemetry::init("moa_workshop=warn", settings.log_format);
             runtime.block_on(grade_file(settings, json, challenge, file))
         }
         _ => unreachable!("handled above"),
@@ -187,14 +187,6 @@ fn human_report(report: &GradeReport) -> String {
         out += &format!("  {:>2}/{:<2} {:<28} {}\n", c.points, c.max, c.id, c.reason);
     }
     out
-}
-
-fn init_tracing(default_filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    // Colours only for a person at a terminal, not in log files or `docker logs`.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub const DEFAULT_MODELS: &str =
     "llama-3.3-70b:8192,llama3.1-8b:8192,llama-4-scout-17b-16e-instruct:8192,qwen-3-32b:16384";
 
 /// A model the chat and challenge pages offer, and how many tokens it reads at most.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ModelSpec {
     pub name: String,
     pub context_tokens: u32,
@@ -159,6 +159,33 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpRange>,
     /// Fair use: what one client may spend (see `web::fair_use`, which owns the rules).
     pub fair_use: FairUseSettings,
+    /// Serve `/metrics` (`MOA_METRICS`, default on; `off` leaves the route out).
+    pub metrics_enabled: bool,
+    /// A token that reads `/metrics` and nothing else (`MOA_METRICS_TOKEN`); the organizer
+    /// token reads it too.
+    pub metrics_token: Option<Secret>,
+    /// How log lines are written (`MOA_LOG_FORMAT`: `text`, the default, or `json`).
+    pub log_format: LogFormat,
+}
+
+/// How `serve` writes its log lines to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One line a person reads.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(value: &str) -> Result<LogFormat, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("MOA_LOG_FORMAT must be text or json, not {value:?}")),
+        }
+    }
 }
 
 /// An address range such as `10.0.0.0/8` or a single address (`127.0.0.1`).
@@ -206,10 +233,14 @@ pub const MIN_ORGANIZER_TOKEN: usize = 16;
 
 /// Refuses an organizer token that is too short to resist guessing.
 pub fn check_organizer_token(token: &Secret) -> Result<(), String> {
+    check_token_length("ORGANIZER_TOKEN", token)
+}
+
+fn check_token_length(variable: &str, token: &Secret) -> Result<(), String> {
     let length = token.expose().chars().count();
     if length < MIN_ORGANIZER_TOKEN {
         return Err(format!(
-            "ORGANIZER_TOKEN is too short ({length} characters; at least {MIN_ORGANIZER_TOKEN} are needed so it \
+            "{variable} is too short ({length} characters; at least {MIN_ORGANIZER_TOKEN} are needed so it \
              cannot be guessed). Make one with: openssl rand -hex 16"
         ));
     }
@@ -315,6 +346,10 @@ impl Settings {
         if let Some(token) = &organizer_token {
             check_organizer_token(token)?;
         }
+        let metrics_token = get("MOA_METRICS_TOKEN").map(Secret::new);
+        if let Some(token) = &metrics_token {
+            check_token_length("MOA_METRICS_TOKEN", token)?;
+        }
         Ok(Settings {
             listen: get("MOA_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into()),
             database_url,
@@ -364,6 +399,9 @@ impl Settings {
                 chat_requires_name: flag("MOA_CHAT_REQUIRES_NAME", false)?,
                 claims_per_ip_per_minute: number("MOA_CLAIMS_PER_IP_PER_MINUTE")?.unwrap_or(30).min(100_000) as u32,
             },
+            metrics_enabled: flag("MOA_METRICS", true)?,
+            metrics_token,
+            log_format: get("MOA_LOG_FORMAT").map(|v| LogFormat::parse(&v)).transpose()?.unwrap_or_default(),
         })
     }
 
@@ -544,6 +582,27 @@ mod tests {
         assert!(proxies[2].contains("::1".parse().unwrap()));
         assert!(settings(&[("MOA_TRUSTED_PROXIES", "proxy.local")]).unwrap_err().contains("MOA_TRUSTED_PROXIES"));
         assert!(settings(&[("MOA_TRUSTED_PROXIES", "10.0.0.0/33")]).is_err());
+    }
+
+    #[test]
+    fn operability_settings_parse() {
+        let s = settings(&[]).unwrap();
+        assert!(s.metrics_enabled && s.metrics_token.is_none());
+        assert_eq!(s.log_format, LogFormat::Text);
+        let s = settings(&[
+            ("MOA_METRICS", "off"),
+            ("MOA_METRICS_TOKEN", "m3tr1cs-t0ken-0123"),
+            ("MOA_LOG_FORMAT", "JSON"),
+        ])
+        .unwrap();
+        assert!(!s.metrics_enabled);
+        assert_eq!(s.metrics_token.as_ref().unwrap().expose(), "m3tr1cs-t0ken-0123");
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(!format!("{s:?}").contains("m3tr1cs"), "the token never prints");
+        let bad = settings(&[("MOA_LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(bad, "MOA_LOG_FORMAT must be text or json, not \"xml\"");
+        assert!(settings(&[("MOA_METRICS_TOKEN", "short")]).unwrap_err().starts_with("MOA_METRICS_TOKEN is too short"));
+        assert!(settings(&[("MOA_METRICS", "maybe")]).unwrap_err().contains("MOA_METRICS"));
     }
 
     #[test]

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -67,7 +66,7 @@ impl IntoResponse for AppError {
         if let AppError::Storage(cause) = &self {
             tracing::error!(%cause, "cannot write to the database");
         }
-        let mut response = (self.status(), Json(json!({ "error": self.public_message() }))).into_response();
+        let mut response = (self.status(), Json(ErrorBody { error: self.public_message() })).into_response();
         if let AppError::Busy { retry_after_s, .. } = &self
             && let Ok(value) = HeaderValue::from_str(&retry_after_s.to_string())
         {
@@ -79,6 +78,14 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// What every error answer's body is.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "The request body is not valid: missing field `code`."}))]
+pub struct ErrorBody {
+    /// A sentence for a person: what went wrong and what to do.
+    pub error: String,
 }
 
 /// Marks an answer that failed because the database could not store something.

@@ -9,6 +9,8 @@ pub mod config;
 pub mod error;
 pub mod grader;
 pub mod llm;
+pub mod metrics;
 pub mod moa;
 pub mod store;
+pub mod telemetry;
 pub mod web;

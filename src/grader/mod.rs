@@ -124,6 +124,16 @@ impl Grader {
         self.pool.idle_pids()
     }
 
+    /// Submissions waiting for a grading turn.
+    pub fn queued(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Gradings running now.
+    pub fn running(&self) -> usize {
+        self.settings.concurrency.max(1).saturating_sub(self.permits.available_permits())
+    }
+
     /// Kills the waiting interpreters and starts no more; for a server that is stopping.
     pub fn shutdown(&self) {
         self.pool.shutdown();
@@ -159,6 +169,7 @@ impl Grader {
         let _turn = self.wait_for_turn().await?;
         let started = std::time::Instant::now();
         let mut report = self.run(challenge, code).await?;
+        crate::metrics::metrics().graded(report.status.as_str(), started.elapsed());
         let ms = started.elapsed().as_millis() as u64;
         report.duration_ms = ms;
         let previous = self.average_ms.load(Ordering::Relaxed);
@@ -174,6 +185,7 @@ impl Grader {
         if queued >= self.settings.queue && self.permits.available_permits() == 0 {
             let per_slot = self.average_ms.load(Ordering::Relaxed).max(1);
             let ahead = (queued as u64 + 1).div_ceil(self.settings.concurrency.max(1) as u64);
+            crate::metrics::refused(crate::metrics::Limit::GradeQueue);
             return Err(GradeError::Busy { retry_after_s: (ahead * per_slot).div_ceil(1000).max(1) });
         }
         self.permits.acquire().await.map_err(|_| GradeError::Internal("the grader is shutting down".into()))

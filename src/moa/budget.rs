@@ -22,7 +22,7 @@ pub const MIN_AGENT_ANSWER: u32 = 64;
 const FRAMING: u64 = 8;
 
 /// What a run will read and may write, in estimated tokens.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Budget {
     pub main_model: String,
     pub main_context: u32,

@@ -19,7 +19,8 @@ pub const MAX_QUESTION_CHARS: usize = 8_000;
 pub const MAX_PROMPT_CHARS: usize = 8_000;
 pub const MAX_NAME_CHARS: usize = 40;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One agent of every layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgentConfig {
     pub name: String,
     /// The provider serving `model`; missing (the workshop's own format) means the default one.
@@ -34,7 +35,10 @@ pub struct AgentConfig {
 }
 
 /// A whole MoA setup. Serializes as the inner object of the export format.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(description = "A MoA configuration: this inner object, or the workshop's export wrapping it as \
+    {\"ai_configuration\": …, \"exported_at\", \"version\"}. Prompts must contain {helper_response}; \
+    temperatures 0.0–1.0, cycles 1–10.")]
 pub struct Config {
     /// The provider serving `main_model`; missing means the default one.
     #[serde(skip_serializing_if = "Option::is_none")]

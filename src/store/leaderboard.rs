@@ -5,7 +5,8 @@ use sqlx::Row;
 
 use super::{Pool, format_utc};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One row of the leaderboard: a participant's best score.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub rank: u32,
     pub participant: String,

@@ -14,12 +14,21 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/api/grade", post(grade))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "def calculate_user_metrics(users, start_date, end_date):\n    return {}\n"}))]
 struct GradeRequest {
+    /// The Python source to grade.
     code: String,
 }
 
 /// `POST /api/grade {"code"}`: grade code directly (organizer token required when one is set).
+#[utoipa::path(post, path = "/api/grade", tag = "grading", request_body = GradeRequest,
+    security((), ("organizer" = [])),
+    responses((status = 200, description = "The verdict", body = GradeReport),
+        (status = 400, description = "Not valid JSON or no code", body = crate::error::ErrorBody),
+        (status = 401, description = "An organizer token is set and was not sent", body = crate::error::ErrorBody),
+        (status = 429, description = "The grader is busy, or too many wrong tokens (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Grading is unavailable on this server", body = crate::error::ErrorBody)))]
 async fn grade(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -79,13 +88,12 @@ pub fn require_bearer(state: &AppState, headers: &HeaderMap, token: &str) -> Res
 
 /// 429 with Retry-After while `client` (or everyone) has failed to sign in too often.
 pub fn sign_in_allowed(state: &AppState, client: Option<std::net::IpAddr>) -> Result<(), AppError> {
-    match state.live.sign_in.wait(client) {
-        None => Ok(()),
-        Some(retry_after_s) => Err(AppError::Busy {
-            message: format!("Too many wrong organizer tokens were tried; try again in {retry_after_s} s."),
-            retry_after_s,
-        }),
-    }
+    let Some(retry_after_s) = state.live.sign_in.wait(client) else { return Ok(()) };
+    crate::metrics::refused(crate::metrics::Limit::OrganizerSignIn);
+    Err(AppError::Busy {
+        message: format!("Too many wrong organizer tokens were tried; try again in {retry_after_s} s."),
+        retry_after_s,
+    })
 }
 
 #[cfg(test)]

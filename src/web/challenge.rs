@@ -9,12 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::Challenge;
 use crate::grader::challenge::extract_code;
+use crate::metrics::Limit;
 use crate::moa::{self, Config};
 use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
@@ -227,14 +228,18 @@ async fn sign_in_code_form(State(state): State<AppState>, Caller(me): Caller) ->
     Ok(([(header::CACHE_CONTROL, "no-store")], challenge_page(&state, visitor).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"config": {"main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
+        "system_prompt": "Write the function. Reviews: {helper_response}",
+        "layer_agents": [{"name": "bug_hunter", "model": "llama3.1-8b", "temperature": 0.0,
+            "prompt": "Find the bugs. Earlier answers: {helper_response}", "max_tokens": 512}]}, "prompt": null}))]
 struct InspectRequest {
     config: Config,
     prompt: Option<String>,
 }
 
 /// One request a run will send, as the model will read it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct PlannedMessage {
     /// "Layer 2 · bug_hunter" or "Main model".
     who: String,
@@ -248,10 +253,13 @@ struct PlannedMessage {
 /// `POST /api/inspect {"config", "prompt"}` → the token budget (with the reason a run would be
 /// refused, and suggestions) and exactly what each model will receive; later layers show where
 /// the previous layer's answers go. Nothing is called or stored.
+#[utoipa::path(post, path = "/api/inspect", tag = "challenge", request_body = InspectRequest,
+    responses((status = 200, description = "The budget and every planned request", body = Inspection),
+        (status = 400, description = "The configuration or prompt is not valid", body = crate::error::ErrorBody)))]
 async fn inspect(
     State(state): State<AppState>,
     body: Result<Json<InspectRequest>, JsonRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<Inspection>, AppError> {
     let Json(request) = body.map_err(bad_body)?;
     let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
@@ -288,10 +296,21 @@ async fn inspect(
         user: main_question,
         max_tokens: budget.main_answer,
     });
-    Ok(Json(json!({ "budget": budget, "messages": messages })))
+    Ok(Json(Inspection { budget, messages }))
 }
 
-#[derive(Deserialize)]
+/// What `POST /api/inspect` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Inspection {
+    budget: moa::Budget,
+    messages: Vec<PlannedMessage>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"config": {"main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
+        "system_prompt": "Write the function. Reviews: {helper_response}",
+        "layer_agents": [{"name": "bug_hunter", "model": "llama3.1-8b", "temperature": 0.0,
+            "prompt": "Find the bugs. Earlier answers: {helper_response}", "max_tokens": 512}]}, "prompt": null}))]
 struct GenerateRequest {
     /// If sent, must name the caller.
     participant: Option<String>,
@@ -303,6 +322,16 @@ struct GenerateRequest {
 /// challenge prompt (the default one when `prompt` is null); its `done` event also carries
 /// `generation_id` and `code`, the function extracted from the answer. Bad input is a 400
 /// before anything is stored or any model is called.
+#[utoipa::path(post, path = "/api/generate", tag = "challenge", request_body = GenerateRequest,
+    security(("participant_header" = []), ("participant_cookie" = [])),
+    params(("X-LLM-Api-Key" = Option<String>, Header, description = "The participant's own key for the default provider")),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String, description = "The events of POST /api/moa; \
+            done also carries {generation_id, code}, the function extracted from the answer."),
+        (status = 400, description = "The prompt or configuration is not valid", body = crate::error::ErrorBody),
+        (status = 401, description = "No participant token, or an unknown one", body = crate::error::ErrorBody),
+        (status = 403, description = "`participant` names someone else", body = crate::error::ErrorBody),
+        (status = 429, description = "Generating too fast, or a fair-use bound; see Retry-After", body = crate::error::ErrorBody)))]
 async fn generate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -320,7 +349,11 @@ async fn generate(
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
     let client = Client::new(Some(&participant), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
-    state.live.generate_limit.check(&participant.id).map_err(|wait| too_fast("generating", wait))?;
+    state
+        .live
+        .generate_limit
+        .check(&participant.id)
+        .map_err(|wait| too_fast(Limit::GeneratePerMinute, "generating", wait))?;
     crate::store::check_writable(&state.pool).await?; // before the run spends anything
 
     let pool = state.pool.clone();
@@ -355,7 +388,8 @@ async fn generate(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"generation_id": "0f3c9a1e6b2d4c8e9a7b5d3f1e2c4a6b"}))]
 struct SubmitRequest {
     /// If sent, must name the caller.
     participant: Option<String>,
@@ -366,7 +400,8 @@ pub fn bad_body(e: JsonRejection) -> AppError {
     AppError::BadRequest(format!("The request body is not valid: {}", e.body_text()))
 }
 
-fn too_fast(what: &str, retry_after_s: u64) -> AppError {
+fn too_fast(limit: Limit, what: &str, retry_after_s: u64) -> AppError {
+    crate::metrics::refused(limit);
     AppError::Busy { message: format!("You are {what} too fast; try again in {retry_after_s} s."), retry_after_s }
 }
 
@@ -374,11 +409,19 @@ fn too_fast(what: &str, retry_after_s: u64) -> AppError {
 /// `{"submission_id", "rank"}`. Submitting the same generation again returns the stored
 /// grade, so a retried request on bad Wi-Fi never counts twice. A participant has at most one
 /// submission being graded at a time, so a flood delays only its sender.
+#[utoipa::path(post, path = "/api/submissions", tag = "challenge", request_body = SubmitRequest,
+    security(("participant_header" = []), ("participant_cookie" = [])),
+    responses((status = 200, description = "The grade of that generation's code", body = SubmissionResult),
+        (status = 401, description = "No participant token, or an unknown one", body = crate::error::ErrorBody),
+        (status = 403, description = "`participant` names someone else", body = crate::error::ErrorBody),
+        (status = 404, description = "The caller has no generation with that id", body = crate::error::ErrorBody),
+        (status = 429, description = "Submitting too fast, or the grader is busy; see Retry-After", body = crate::error::ErrorBody),
+        (status = 503, description = "Grading is unavailable on this server", body = crate::error::ErrorBody)))]
 async fn submit(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<SubmitRequest>, JsonRejection>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<SubmissionResult>, AppError> {
     let Json(request) = body.map_err(bad_body)?;
     caller.check_named(request.participant.as_deref())?;
     let participant = caller.0;
@@ -395,14 +438,18 @@ async fn submit(
         }
         let Some(_slot) = state.live.fair_use.grading_slot(&participant.id, &generation.id, retry_after_s)? else {
             if std::time::Instant::now() > waiting_until {
-                return Err(too_fast("submitting", retry_after_s));
+                return Err(too_fast(Limit::GradingPerParticipant, "submitting", retry_after_s));
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         let grader = grader(&state)?;
         let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
-        state.live.submit_limit.check(&participant.id).map_err(|wait| too_fast("submitting", wait))?;
+        state
+            .live
+            .submit_limit
+            .check(&participant.id)
+            .map_err(|wait| too_fast(Limit::SubmitPerMinute, "submitting", wait))?;
         let report = grader.grade(challenge, &generation.code).await.map_err(|e| {
             state.live.submit_limit.refund(&participant.id);
             grade_error(e)
@@ -423,8 +470,15 @@ async fn submit(
             .find(|row| row.participant_id == participant.id)
             .map(|row| row.rank),
     };
-    let mut body = serde_json::to_value(&stored.report).map_err(|e| AppError::Internal(e.to_string()))?;
-    body["submission_id"] = json!(stored.id);
-    body["rank"] = json!(rank);
-    Ok(Json(body))
+    Ok(Json(SubmissionResult { report: stored.report, submission_id: stored.id, rank }))
+}
+
+/// What `POST /api/submissions` answers: the grade, the stored submission, and the rank.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SubmissionResult {
+    #[serde(flatten)]
+    report: crate::grader::GradeReport,
+    submission_id: String,
+    /// The rank on the public board; null while it is frozen or for a hidden name.
+    rank: Option<u32>,
 }

@@ -114,36 +114,61 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
         .into_response())
 }
 
+/// What a configuration may name (`GET /api/providers`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ProviderList {
+    providers: Vec<ProviderInfo>,
+    /// Runs on the default provider need the participant's own key.
+    require_user_key: bool,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ProviderInfo {
+    name: String,
+    /// The provider a configuration without `provider` fields uses.
+    default: bool,
+    host: String,
+    /// Whether the server has a key for it (never the key).
+    server_key: bool,
+    /// The models were listed by the provider rather than configured.
+    discovered: bool,
+    models: Vec<ModelSpec>,
+}
+
 /// `GET /api/providers` → `{"providers": [{"name", "default", "host", "server_key", "discovered",
 /// "models": [{"name", "context_tokens"}]}], "require_user_key"}`: what a configuration may name.
 /// Whether a key is set, never the key.
-async fn providers(State(state): State<AppState>) -> Json<serde_json::Value> {
+#[utoipa::path(get, path = "/api/providers", tag = "chat",
+    responses((status = 200, description = "The providers and their models", body = ProviderList)))]
+async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
     let offer = state.catalog.offer();
-    let providers: Vec<serde_json::Value> = state
+    let providers = state
         .catalog
         .providers()
         .iter()
         .zip(offer.providers())
         .enumerate()
-        .map(|(i, (provider, offered))| {
-            serde_json::json!({
-                "name": provider.name,
-                "default": i == 0,
-                "host": host_of(&provider.base_url),
-                "server_key": provider.api_key.is_some(),
-                "discovered": offered.discovered,
-                "models": offered.models,
-            })
+        .map(|(i, (provider, offered))| ProviderInfo {
+            name: provider.name.clone(),
+            default: i == 0,
+            host: host_of(&provider.base_url),
+            server_key: provider.api_key.is_some(),
+            discovered: offered.discovered,
+            models: offered.models.clone(),
         })
         .collect();
-    Json(serde_json::json!({ "providers": providers, "require_user_key": state.settings.require_user_key }))
+    Json(ProviderList { providers, require_user_key: state.settings.require_user_key })
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, AppError> {
     serde_json::to_string(value).map_err(|e| AppError::Internal(format!("json: {e}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"question": "Why is the sky blue?", "config": {"main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
+        "system_prompt": "Combine these answers: {helper_response}",
+        "layer_agents": [{"name": "bug_hunter", "model": "llama3.1-8b", "temperature": 0.0,
+            "prompt": "Find the bugs. Earlier answers: {helper_response}", "max_tokens": 512}]}}))]
 struct RunRequest {
     question: String,
     config: Config,
@@ -156,6 +181,16 @@ pub const NAME_REQUIRED: &str = "This event asks everyone to claim a display nam
 /// `answer_delta`, then `done` or `error`. Bad input is a 400 before the stream starts.
 /// Anonymous unless the event needs a claimed name (`MOA_CHAT_REQUIRES_NAME`); either way the
 /// run counts against its client's fair-use bounds.
+#[utoipa::path(post, path = "/api/moa", tag = "chat", request_body = RunRequest,
+    params(("X-LLM-Api-Key" = Option<String>, Header, description = "The participant's own key for the default provider")),
+    responses(
+        (status = 200, content_type = "text/event-stream", body = String, description = "Events: agent_delta \
+            {layer, agent, text}; agent {layer, agent, model, text, ms, error}; answer_delta {text}; then done \
+            {ms, calls, prompt_tokens, completion_tokens} or error {message}, and nothing after either."),
+        (status = 400, description = "The question or configuration is not valid", body = crate::error::ErrorBody),
+        (status = 401, description = "This event needs a claimed name or the caller's own key", body = crate::error::ErrorBody),
+        (status = 429, description = "A fair-use bound; see Retry-After", body = crate::error::ErrorBody),
+        (status = 503, description = "No API key is set on this server", body = crate::error::ErrorBody)))]
 async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -18,6 +18,7 @@ use axum::http::request::Parts;
 
 use crate::config::FairUseSettings;
 use crate::error::AppError;
+use crate::metrics::Limit;
 use crate::moa::Plan;
 use crate::store::participants::Participant;
 use crate::web::live::RateLimiter;
@@ -183,6 +184,7 @@ impl FairUse {
         let running = |counts: &Counts, key: &str| counts.running.get(key).copied().unwrap_or(0);
         if limits.runs_per_client > 0 && running(&counts, &client.key) >= limits.runs_per_client {
             return Err(busy(
+                Limit::RunsPerClient,
                 format!(
                     "You already have {} runs going, the most one person may have at once; wait for one to \
                      finish, then ask again.",
@@ -193,6 +195,7 @@ impl FairUse {
         }
         if limits.runs_per_ip > 0 && running(&counts, &client.ip) >= limits.runs_per_ip {
             return Err(busy(
+                Limit::RunsPerIp,
                 format!(
                     "Your network address already has {} runs going, the most it may have at once; please try \
                      again in a few seconds.",
@@ -201,9 +204,9 @@ impl FairUse {
                 RUNS_RETRY_S,
             ));
         }
-        for (key, limit, whose) in [
-            (&client.key, limits.calls_per_minute, "you have"),
-            (&client.ip, limits.calls_per_ip_per_minute, "your network address has"),
+        for (key, limit, whose, which) in [
+            (&client.key, limits.calls_per_minute, "you have", Limit::CallsPerMinute),
+            (&client.ip, limits.calls_per_ip_per_minute, "your network address has", Limit::CallsPerIpPerMinute),
         ] {
             if limit == 0 {
                 continue;
@@ -212,6 +215,7 @@ impl FairUse {
             if wait > 0 {
                 let used = counts.calls.used(key, now);
                 return Err(busy(
+                    which,
                     format!(
                         "This run would make {calls} model calls and {whose} started {used} of the {limit} allowed \
                          per minute; try again in {wait} s, or use fewer agents or layers."
@@ -233,6 +237,7 @@ impl FairUse {
             let wait = counts.event_tokens.wait(EVENT, tokens, budget, now);
             if wait > 0 {
                 return Err(busy(
+                    Limit::EventTokensPerMinute,
                     format!(
                         "The event's API key is at its budget of {budget} tokens per minute; try again in {wait} s, \
                          or paste your own API key."
@@ -271,6 +276,7 @@ impl FairUse {
         match grading.get(participant_id) {
             Some(same) if same == generation_id => Ok(None),
             Some(_) => Err(busy(
+                Limit::GradingPerParticipant,
                 format!(
                     "Your previous submission is still being graded; send this one when its grade is back (about \
                      {retry_after_s} s)."
@@ -290,7 +296,8 @@ impl FairUse {
     }
 }
 
-fn busy(message: String, retry_after_s: u64) -> AppError {
+fn busy(limit: Limit, message: String, retry_after_s: u64) -> AppError {
+    crate::metrics::refused(limit);
     AppError::Busy { message, retry_after_s }
 }
 

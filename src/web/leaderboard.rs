@@ -87,6 +87,9 @@ async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> 
     })
 }
 
+/// `GET /api/leaderboard`: the public board, best score per participant, ties to whoever reached it first.
+#[utoipa::path(get, path = "/api/leaderboard", tag = "grading",
+    responses((status = 200, description = "The ranking (hidden names left out; nothing after a freeze)", body = Vec<Entry>)))]
 async fn api(State(state): State<AppState>) -> Result<Json<Vec<Entry>>, AppError> {
     let (view, _) = public_view(&state).await?;
     Ok(Json(leaderboard::ranking(&state.pool, view).await?))

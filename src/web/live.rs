@@ -73,6 +73,7 @@ impl Live {
     /// A new live viewer: the boards now and after every change, or a 503 sentence past the cap.
     pub fn watch_boards(&self) -> Result<Viewer, AppError> {
         let permit = self.viewers.clone().try_acquire_owned().map_err(|_| {
+            crate::metrics::refused(crate::metrics::Limit::MaxLiveViewers);
             AppError::Unavailable(format!(
                 "The live leaderboard already has {} viewers on this server, its limit; reload the page \
                  in a minute (or ask the organizer to raise MOA_MAX_LIVE_VIEWERS).",

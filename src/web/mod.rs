@@ -9,6 +9,8 @@ mod health;
 pub mod https;
 mod leaderboard;
 pub mod live;
+pub mod metrics;
+pub mod openapi;
 mod organizer;
 mod pages;
 mod participants;
@@ -20,9 +22,10 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::{Router, middleware};
 use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::app::AppState;
 
@@ -37,7 +40,10 @@ pub fn build_router(state: AppState) -> Router {
         .merge(leaderboard::router())
         .merge(organizer::router())
         .merge(assets::router())
+        .merge(metrics::router(state.settings.metrics_enabled))
+        .merge(openapi::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "There is no page here.") })
+        .layer(middleware::from_fn(metrics::count_streams))
         .layer(CompressionLayer::new())
         // Headers must come within this time; streamed bodies may run longer.
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(90)))
@@ -45,7 +51,15 @@ pub fn build_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), https::same_origin_only))
         .layer(middleware::from_fn(https::security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), https::proxy_headers))
-        .layer(TraceLayer::new_for_http())
+        // One line per answered request, in the request's span (its id, method and path).
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(crate::telemetry::REQUEST_ID_HEADER.clone()))
+        .layer(SetRequestIdLayer::new(crate::telemetry::REQUEST_ID_HEADER.clone(), MakeRequestUuid))
+        .layer(middleware::map_request(crate::telemetry::screen_request_id))
         // Outside the trace layer, so no request logging can print a key a participant sent.
         .layer(SetSensitiveRequestHeadersLayer::new([
             axum::http::header::AUTHORIZATION,

@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::error::AppError;
@@ -118,9 +117,12 @@ pub async fn claim_name(
     participants::normalize_name(name).map_err(AppError::BadRequest)?;
     let held = token_of(headers);
     let claims = &state.live.fair_use.claims;
-    claims.check(&ip.0).map_err(|wait| AppError::Busy {
-        message: format!("Too many names were claimed from your network address just now; try again in {wait} s."),
-        retry_after_s: wait,
+    claims.check(&ip.0).map_err(|wait| {
+        crate::metrics::refused(crate::metrics::Limit::ClaimsPerIpPerMinute);
+        AppError::Busy {
+            message: format!("Too many names were claimed from your network address just now; try again in {wait} s."),
+            retry_after_s: wait,
+        }
     })?;
     match participants::claim(&state.pool, name, held.as_deref()).await?.map_err(AppError::BadRequest)? {
         Claim::Claimed { participant, token, created } => {
@@ -140,13 +142,21 @@ pub async fn claim_name(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Ada"}))]
 struct ClaimRequest {
     name: String,
 }
 
 /// `POST /api/participants {"name"}` → 201 `{"participant", "token"}` and the cookie; 200 when
 /// the caller already holds that name.
+#[utoipa::path(post, path = "/api/participants", tag = "participants", request_body = ClaimRequest,
+    responses((status = 201, description = "The name is the caller's; the token is also set as the moa_participant cookie",
+            body = SignedInBody),
+        (status = 200, description = "The caller already holds that name", body = SignedInBody),
+        (status = 400, description = "Not a usable display name", body = crate::error::ErrorBody),
+        (status = 409, description = "Someone holds that name (or one that looks the same)", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many names claimed from this address; see Retry-After", body = crate::error::ErrorBody)))]
 async fn claim_api(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -159,16 +169,37 @@ async fn claim_api(
     Ok(signed_in_response(&state, &headers, status, &signed_in))
 }
 
+/// A participant's name and secret token (keep it: it is how requests act as them).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"participant": "Ada", "token": "4f9d0c2b7e5a4d3c9b1a8e7f6d5c4b3a"}))]
+struct SignedInBody {
+    participant: String,
+    token: String,
+}
+
 fn signed_in_response(state: &AppState, headers: &HeaderMap, status: StatusCode, signed_in: &SignedIn) -> Response {
-    let body = Json(json!({ "participant": signed_in.participant.name, "token": signed_in.token }));
+    let body = Json(SignedInBody { participant: signed_in.participant.name.clone(), token: signed_in.token.clone() });
     (status, token_cookie(state, headers, &signed_in.token), body).into_response()
 }
 
+/// The caller's standing.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Me {
+    participant: String,
+    submissions: usize,
+    /// Null before the first submission.
+    best_score: Option<i64>,
+}
+
 /// `GET /api/me` → `{"participant", "submissions", "best_score"}`.
-async fn me(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Value>, AppError> {
+#[utoipa::path(get, path = "/api/me", tag = "participants",
+    security(("participant_header" = []), ("participant_cookie" = [])),
+    responses((status = 200, description = "Who the caller is and how they stand", body = Me),
+        (status = 401, description = "No participant token, or an unknown one", body = crate::error::ErrorBody)))]
+async fn me(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Me>, AppError> {
     let mine = submissions::list(&state.pool, Some(&me.id)).await?;
-    let best = mine.iter().map(|s| s.total).max();
-    Ok(Json(json!({ "participant": me.name, "submissions": mine.len(), "best_score": best })))
+    let best_score = mine.iter().map(|s| s.total).max();
+    Ok(Json(Me { participant: me.name, submissions: mine.len(), best_score }))
 }
 
 /// A new one-time sign-in code for the caller's other device.
@@ -178,16 +209,30 @@ pub async fn make_sign_in_code(state: &AppState, me: &Participant) -> Result<Str
 
 /// `POST /api/me/sign-in-code` → `{"code", "expires_in_s"}`: type the code on the other device
 /// (challenge page, or `POST /api/sign-in`) within ten minutes; it works once.
-async fn sign_in_code_api(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<Value>, AppError> {
+#[utoipa::path(post, path = "/api/me/sign-in-code", tag = "participants",
+    security(("participant_header" = []), ("participant_cookie" = [])),
+    responses((status = 200, description = "A one-time code for another device", body = SignInCode),
+        (status = 401, description = "No participant token, or an unknown one", body = crate::error::ErrorBody)))]
+async fn sign_in_code_api(State(state): State<AppState>, Caller(me): Caller) -> Result<Json<SignInCode>, AppError> {
     let code = make_sign_in_code(&state, &me).await?;
-    Ok(Json(json!({ "code": code, "expires_in_s": SIGN_IN_CODE_LIFETIME.as_secs() })))
+    Ok(Json(SignInCode { code, expires_in_s: SIGN_IN_CODE_LIFETIME.as_secs() }))
+}
+
+/// A one-time sign-in code and how long it stays usable.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct SignInCode {
+    code: String,
+    expires_in_s: u64,
 }
 
 /// Redeems a sign-in code for this device (rate-limited per network address).
 pub async fn sign_in_with_code(state: &AppState, ip: &ClientIp, code: &str) -> Result<SignedIn, AppError> {
-    state.live.fair_use.sign_ins.check(&ip.0).map_err(|wait| AppError::Busy {
-        message: format!("Too many sign-in attempts from your network address; try again in {wait} s."),
-        retry_after_s: wait,
+    state.live.fair_use.sign_ins.check(&ip.0).map_err(|wait| {
+        crate::metrics::refused(crate::metrics::Limit::SignInCodesPerIp);
+        AppError::Busy {
+            message: format!("Too many sign-in attempts from your network address; try again in {wait} s."),
+            retry_after_s: wait,
+        }
     })?;
     match participants::redeem_sign_in_code(&state.pool, code).await? {
         Some((participant, token)) => Ok(SignedIn { participant, token, fresh: true }),
@@ -199,12 +244,17 @@ pub async fn sign_in_with_code(state: &AppState, ip: &ClientIp, code: &str) -> R
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"code": "K7QX-M2PD-9VRT"}))]
 struct SignInRequest {
     code: String,
 }
 
 /// `POST /api/sign-in {"code"}` → `{"participant", "token"}` and the cookie.
+#[utoipa::path(post, path = "/api/sign-in", tag = "participants", request_body = SignInRequest,
+    responses((status = 200, description = "Signed in on this device; the token is also set as the cookie", body = SignedInBody),
+        (status = 400, description = "The code is unknown, used or expired", body = crate::error::ErrorBody),
+        (status = 429, description = "Too many attempts from this address; see Retry-After", body = crate::error::ErrorBody)))]
 async fn sign_in_api(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -110,7 +110,8 @@ where
     let (events, received) = mpsc::unbounded_channel();
     let provider = state.llm.clone();
     let retry_window = state.settings.llm_retry_window;
-    tokio::spawn(async move {
+    // The engine outlives the handler; its lines keep the request's id.
+    crate::telemetry::spawn_in_current_span(async move {
         let slot = slot;
         let runner = Runner { provider: provider.as_ref(), routes: &routes, retry_window };
         let last = match moa::run(&runner, &plan, &events).await {

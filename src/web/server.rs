@@ -78,6 +78,7 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
         let Ok(permit) = open.clone().try_acquire_owned() else {
+            crate::metrics::refused(crate::metrics::Limit::MaxConnections);
             if let Ok(refusal) = refusing.clone().try_acquire_owned() {
                 tokio::spawn(async move {
                     refuse(tcp).await;
