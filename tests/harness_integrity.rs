@@ -298,10 +298,14 @@ async fn a_submission_that_kills_itself_is_told_so() {
             "import sys\nos = sys.modules['os']\n\ndef calculate_user_metrics(users, start_date, end_date):\n    \
              {kill}\n"
         );
+        let (jobs, zygotes) = grader.sandbox_counts();
         let report = grade(&grader, &code).await;
         assert_eq!((report.status, report.total), (GradeStatus::Rejected, 0), "{kill}: {:?}", report.reason);
         let reason = report.reason.unwrap_or_default();
         assert!(reason.contains("the submission killed its own process"), "{kill}: {reason}");
+        // Graded once: a child's own kill is its verdict, not a reason to run it again.
+        let (jobs_now, zygotes_now) = grader.sandbox_counts();
+        assert_eq!((jobs_now - jobs, zygotes_now - zygotes.max(1)), (1, 0), "{kill}");
     }
 }
 

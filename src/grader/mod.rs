@@ -8,6 +8,7 @@ pub mod pyvalue;
 pub mod report;
 pub mod sandbox;
 pub mod scoring;
+pub mod zygote;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -120,12 +121,17 @@ impl Grader {
         &self.interpreter
     }
 
-    /// Process ids of the sandboxed interpreters waiting for a submission.
-    pub fn idle_pids(&self) -> Vec<u32> {
-        self.pool.idle_pids()
+    /// The fork server's launcher pid (its process group), once it runs.
+    pub fn zygote_pid(&self) -> Option<u32> {
+        self.pool.zygote_pid()
     }
 
-    /// Kills the waiting interpreters and starts no more; for a server that is stopping.
+    /// Jobs handed to a fork server so far (a job run again counts twice), and servers started.
+    pub fn sandbox_counts(&self) -> (u64, u64) {
+        self.pool.counts()
+    }
+
+    /// Kills the fork server and its children and starts no more; for a server that is stopping.
     pub fn shutdown(&self) {
         self.pool.shutdown();
     }
@@ -189,7 +195,12 @@ impl Grader {
         let job = self.job(challenge, code, &nonce);
         let output = self.pool.run(job.to_string().as_bytes()).await.map_err(GradeError::Internal)?;
         let records = parse_records(&output.stdout, &nonce);
-        let ran = Run { ending: &output.ending, elapsed: output.elapsed, cpu_limit: self.settings.limits.cpu_seconds };
+        let ran = Run {
+            ending: &output.ending,
+            elapsed: output.elapsed,
+            cpu: output.cpu,
+            cpu_limit: self.settings.limits.cpu_seconds,
+        };
         interpret(challenge, records, &ran, &output.stderr).map(GradeReport::capped)
     }
 
@@ -257,6 +268,8 @@ struct Run<'a> {
     ending: &'a Ending,
     /// From the hand-over to the end.
     elapsed: Duration,
+    /// The process's own CPU time, where known (a zygote's child).
+    cpu: Option<Duration>,
     /// The CPU limit (RLIMIT_CPU) in seconds; the kernel enforces it with SIGKILL.
     cpu_limit: u64,
 }
@@ -421,10 +434,15 @@ fn call_outcome(record: &Json) -> Option<Outcome> {
 const CPU_BEFORE_HAND_OVER: Duration = Duration::from_secs(1);
 
 /// Whether a run killed after `elapsed` (from the hand-over) can have used up `cpu_seconds` of
-/// CPU: one process (no threads, no children survive) uses no more CPU than wall-clock time,
-/// plus what its start-up used before the hand-over. If not, the kill came from elsewhere.
-pub(crate) fn cpu_limit_reachable(elapsed: Duration, cpu_seconds: u64) -> bool {
-    elapsed + CPU_BEFORE_HAND_OVER >= Duration::from_secs(cpu_seconds)
+/// CPU. With the process's own CPU time known (`cpu`, a zygote's child, whose count starts at
+/// its fork) it is that against the limit, less a tick of the kernel's accounting. Otherwise:
+/// one process (no threads, no children survive) uses no more CPU than wall-clock time, plus
+/// what its start-up used before the hand-over. If not, the kill came from elsewhere.
+pub(crate) fn cpu_limit_reachable(elapsed: Duration, cpu: Option<Duration>, cpu_seconds: u64) -> bool {
+    match cpu {
+        Some(cpu) => cpu + Duration::from_millis(50) >= Duration::from_secs(cpu_seconds),
+        None => elapsed + CPU_BEFORE_HAND_OVER >= Duration::from_secs(cpu_seconds),
+    }
 }
 
 /// Why a run that did not report "end" stopped, as a status and a clause.
@@ -434,7 +452,7 @@ fn stop_reason(ran: &Run) -> (GradeStatus, String) {
         // The kernel's CPU limit and a kill the submission sent itself look the same: the time
         // since the hand-over tells them apart.
         Ending::Signaled(libc::SIGXCPU) | Ending::Signaled(libc::SIGKILL)
-            if !cpu_limit_reachable(ran.elapsed, ran.cpu_limit) =>
+            if !cpu_limit_reachable(ran.elapsed, ran.cpu, ran.cpu_limit) =>
         {
             (GradeStatus::Rejected, "the submission killed its own process".into())
         }
@@ -482,7 +500,7 @@ mod tests {
 
     fn judge(records: Vec<Result<Json, String>>, ending: Ending, elapsed_ms: u64) -> GradeReport {
         let challenge = Challenge::find(Challenge::default_id()).unwrap();
-        let ran = Run { ending: &ending, elapsed: Duration::from_millis(elapsed_ms), cpu_limit: 10 };
+        let ran = Run { ending: &ending, elapsed: Duration::from_millis(elapsed_ms), cpu: None, cpu_limit: 10 };
         interpret(challenge, records, &ran, b"").unwrap().capped()
     }
 
