@@ -46,8 +46,9 @@ pub struct GraderSettings {
     pub queue: usize,
     /// Submissions longer than this are rejected unread.
     pub max_code_bytes: usize,
-    /// Sandboxed interpreters kept started and waiting for a submission, each used for one
-    /// grading; 0 starts one per grading (what a one-off `grade` wants).
+    /// Above 0, the fork server starts with the grader and is replaced in the background when
+    /// it dies; 0 starts it with the first grading (what a one-off `grade` wants). Every
+    /// grading runs in a child of its own either way.
     pub prewarm: usize,
 }
 
@@ -539,6 +540,30 @@ mod tests {
         let late = judge(records, Ending::Signaled(libc::SIGKILL), 9_500);
         assert_eq!(late.status, GradeStatus::TimedOut);
         assert!(late.reason.unwrap().contains("CPU time limit"));
+    }
+
+    #[test]
+    fn with_the_child_s_cpu_time_known_a_late_self_kill_is_still_a_self_kill() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let mut records = honest_records(challenge);
+        records.truncate(3);
+        let judge_cpu = |cpu_ms: u64| {
+            let ending = Ending::Signaled(libc::SIGKILL);
+            let ran = Run {
+                ending: &ending,
+                elapsed: Duration::from_millis(9_500),
+                cpu: Some(Duration::from_millis(cpu_ms)),
+                cpu_limit: 10,
+            };
+            interpret(challenge, records.clone(), &ran, b"").unwrap()
+        };
+        // 9.5 s after the hand-over but 0.2 s of CPU: it slept, then killed itself.
+        let slept = judge_cpu(200);
+        assert_eq!(slept.status, GradeStatus::Rejected);
+        assert!(slept.reason.unwrap().contains("killed its own process"));
+        let spun = judge_cpu(10_000);
+        assert_eq!(spun.status, GradeStatus::TimedOut);
+        assert!(spun.reason.unwrap().contains("CPU time limit"));
     }
 
     #[test]
