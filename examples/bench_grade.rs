@@ -307,9 +307,9 @@ async fn breakdown(grading: &Figures) -> Result<(), String> {
     layer_costs(&sandbox.interpreter.executable).await
 }
 
-/// Each layer of a child's own confinement, added one at a time: 200 children forked by an
+/// Each layer of a child's own confinement, added one at a time: children forked by an
 /// interpreter (outside the sandbox, so the rows differ by that layer alone) that has loaded
-/// what a fork server loads; CPU of parent and child per fork.
+/// what a fork server loads; CPU of parent and child per fork, the least of five rounds of 200.
 const LAYERS: &str = r#"
 import ctypes, os, resource, sys, time, _json, _ast, _signal, _socket, select
 config = __import__("json").loads(sys.argv[1])
@@ -348,17 +348,23 @@ def child(level):
         os._exit(4)
     os._exit(0)
 N = 200
+cpu = lambda a, b: (b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime) * 1000 / N
+best = {}
+# Five rounds, the levels interleaved, the least of each: other work on the machine only adds.
+for _round in range(5):
+    for level in range(6):
+        r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        for _ in range(N):
+            pid = os.fork()
+            if pid == 0:
+                child(level)
+            if os.waitpid(pid, 0)[1] != 0:
+                sys.exit("level %d failed" % level)
+        r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        now = (cpu(c0, c1), cpu(r0, r1))
+        best[level] = min(best.get(level, now), now)
 for level in range(6):
-    r0, c0 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    for _ in range(N):
-        pid = os.fork()
-        if pid == 0:
-            child(level)
-        if os.waitpid(pid, 0)[1] != 0:
-            sys.exit("level %d failed" % level)
-    r1, c1 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = lambda a, b: (b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime) * 1000 / N
-    print(level, "%.3f" % cpu(c0, c1), "%.3f" % cpu(r0, r1))
+    print(level, "%.3f" % best[level][0], "%.3f" % best[level][1])
 "#;
 
 async fn layer_costs(python: &Path) -> Result<(), String> {
@@ -380,7 +386,9 @@ async fn layer_costs(python: &Path) -> Result<(), String> {
         "+ its own seccomp filter",
     ];
     println!();
-    println!("A child's own layers, one at a time (200 forks each, outside the sandbox; mean CPU per fork):");
+    println!(
+        "A child's own layers, added one at a time (outside the sandbox; CPU per fork, least of 5 rounds of 200):"
+    );
     println!();
     println!("| child does | child CPU | parent CPU |");
     println!("|---|---:|---:|");

@@ -115,6 +115,7 @@ def _make_harness(main_globals):
     _SIGNALS = _tuple(sorted(_signal.valid_signals()))
     _AST = _ast.AST
     _gc_disable = gc.disable
+    _gc_freeze = gc.freeze
     _gc_isenabled = gc.isenabled
     _getrecursionlimit = sys.getrecursionlimit
     _setrecursionlimit = sys.setrecursionlimit
@@ -614,6 +615,9 @@ def _make_harness(main_globals):
         space = _socket.CMSG_SPACE(3 * 4)
         rights = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
         order = _sys.byteorder
+        # Everything loaded so far is the children's shared, copy-on-write memory: no collection
+        # (in the zygote or a child) walks it and so copies its pages.
+        _gc_freeze()
         sock.sendmsg([b"ready"])
         poller = select.poll()
         poller.register(0, select.POLLIN)
