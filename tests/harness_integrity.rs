@@ -168,6 +168,21 @@ async fn other_routes_into_the_harness_are_refused() {
             "replaced a function's code",
         ),
         (
+            "importing ctypes (the fork server loaded it; the child removed it)",
+            "import sys\ntry:\n    sys.modules['builtins'].__dict__['__imp' 'ort__']('ctypes')\nexcept Exception:\n    pass\n",
+            "imported ctypes",
+        ),
+        (
+            // Its classes stay reachable without an import; every audited use is refused.
+            "ctypes' classes, found through object.__subclasses__()",
+            "def walk(c, seen):\n    for s in type.__subclasses__(c):\n        if s not in seen:\n            \
+             seen.add(s)\n            walk(s, seen)\n    return seen\n\
+             found = {c.__name__: c for c in walk(object, set())}\n\
+             try:\n    found['CDLL'](None).getpid()\nexcept Exception:\n    pass\n\
+             try:\n    found['c_int'].from_address(id(found))\nexcept Exception:\n    pass\n",
+            "it used ctypes.",
+        ),
+        (
             "a name in the harness's globals",
             "import sys\nsys._getframe().f_back.f_back.f_globals['run_call'] = print\n",
             "state",

@@ -436,12 +436,16 @@ const CPU_BEFORE_HAND_OVER: Duration = Duration::from_secs(1);
 
 /// Whether a run killed after `elapsed` (from the hand-over) can have used up `cpu_seconds` of
 /// CPU. With the process's own CPU time known (`cpu`, a zygote's child, whose count starts at
-/// its fork) it is that against the limit, less a tick of the kernel's accounting. Otherwise:
+/// its fork) it is that against the limit, less a tenth (at least 0.1 s: the user/system split
+/// that `wait4` reports is sampled by ticks). Otherwise:
 /// one process (no threads, no children survive) uses no more CPU than wall-clock time, plus
 /// what its start-up used before the hand-over. If not, the kill came from elsewhere.
 pub(crate) fn cpu_limit_reachable(elapsed: Duration, cpu: Option<Duration>, cpu_seconds: u64) -> bool {
     match cpu {
-        Some(cpu) => cpu + Duration::from_millis(50) >= Duration::from_secs(cpu_seconds),
+        Some(cpu) => {
+            let limit = Duration::from_secs(cpu_seconds);
+            cpu + (limit / 10).max(Duration::from_millis(100)) >= limit
+        }
         None => elapsed + CPU_BEFORE_HAND_OVER >= Duration::from_secs(cpu_seconds),
     }
 }

@@ -244,8 +244,9 @@ impl Sandbox {
             .prefix("moa-probe-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        // As the fork server is confined (its seccomp filter differs a little from a single run's).
         let output = self
-            .launcher_command(workdir.path(), true)
+            .launcher_command_with(&self.limits, workdir.path(), true, true)
             .stdin(Stdio::null())
             .output()
             .await
