@@ -3,9 +3,11 @@
 //! The server never confines itself: it starts `moa-workshop sandbox-exec` (the launcher),
 //! which confines its own fresh process (`confine.rs`) and then `execve`s the interpreter
 //! with an empty environment inside a private working directory that is deleted afterwards.
-//! It may be started before its input exists ([`Sandbox::start_python`]); the input is handed
-//! over once ([`Started::run`]), and the wall-clock limit counts from then. The server enforces
-//! that limit and the output cap, and kills the process group.
+//! Gradings use it once per fork server ([`Sandbox::start_zygote`], see `grader/zygote.rs`),
+//! whose children confine themselves further. A single run ([`Sandbox::start_python`], then
+//! [`Started::run`]: the probe, tests and the bench) gets its input once, its wall clock counts
+//! from then, and the server enforces that limit, the output cap and the watched quota of its
+//! working directory, and kills the process group.
 
 pub mod confine;
 
