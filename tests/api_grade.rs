@@ -77,11 +77,12 @@ async fn a_full_queue_answers_429_with_retry_after_and_the_server_keeps_going() 
 }
 
 #[tokio::test]
-async fn the_interpreters_waiting_for_submissions_stop_with_the_server() {
+async fn the_fork_server_stops_with_the_server() {
     let app = common::spawn_app(|s| s.grade_prewarm = Some(2)).await;
     let grader = app.state.grader.clone().expect("grading is available");
-    let pids = common::grading::idle_pids(&grader, 2).await;
-    let dirs: Vec<_> = pids.iter().map(|&pid| common::grading::cwd_of(pid)).collect();
+    let zygote = common::grading::zygote_pid(&grader).await;
+    let pids: Vec<u32> = std::iter::once(zygote).chain(common::grading::descendants(zygote)).collect();
+    let dirs = vec![common::grading::cwd_of(zygote)];
     app.stop().await;
     common::grading::wait_until("the waiting interpreters are gone", Duration::from_secs(5), || {
         !pids.iter().any(|&pid| common::grading::alive(pid))
@@ -90,8 +91,13 @@ async fn the_interpreters_waiting_for_submissions_stop_with_the_server() {
     assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
 }
 
+fn namespaces_on() -> bool {
+    common::grading::namespaces_wanted()
+}
+
 /// Even a server killed with SIGKILL, which cleans nothing up, leaves no interpreter running:
-/// each is blocked reading its job from a pipe only the server held, and exits at its end.
+/// the fork server is blocked reading its socket, whose other end only the server held, and
+/// exits at its end (and the launcher dies with the server, by its parent-death signal).
 #[tokio::test]
 async fn a_killed_server_leaves_no_interpreter_behind() {
     let dir = tempfile::tempdir().unwrap();
@@ -119,16 +125,16 @@ async fn a_killed_server_leaves_no_interpreter_behind() {
             .collect()
     };
     let mut waiting = Vec::new();
-    // Twice, half a second apart: the start-up self-test's own interpreter is gone by then.
-    for _ in 0..2 {
-        common::grading::wait_until("the server keeps two interpreters waiting", Duration::from_secs(30), || {
-            waiting = children(server.id());
-            waiting.len() == 2
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let dirs: Vec<_> = waiting.iter().map(|&pid| common::grading::cwd_of(pid)).collect();
+    let is_zygote = |pid: &u32| {
+        std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default().split(|&b| b == 0).any(|a| a == b"--zygote")
+    };
+    common::grading::wait_until("the server keeps its fork server running", Duration::from_secs(30), || {
+        waiting = children(server.id()).into_iter().filter(is_zygote).collect();
+        waiting.len() == 1 && common::grading::descendants(waiting[0]).is_empty() != namespaces_on()
+    })
+    .await;
+    waiting.extend(common::grading::descendants(waiting[0]));
+    let dirs = vec![common::grading::cwd_of(waiting[0])];
     server.kill().unwrap();
     server.wait().unwrap();
     common::grading::wait_until("the interpreters exit", Duration::from_secs(5), || {

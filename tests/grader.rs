@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::grading::{alive, cwd_of, grade, grader_with, idle_pids, wait_until};
+use common::grading::{alive, cwd_of, descendants, grade, graded_now, grader_with, wait_until, zygote_pid};
 use moa_workshop::grader::GradeStatus;
 use serde_json::Value;
 
@@ -219,7 +219,7 @@ async fn oversized_code_is_rejected_unread() {
     assert!(report.reason.unwrap().contains("longer than 1000 bytes"));
 }
 
-// Interpreters started ahead: each grades one submission, on the submission's own clock.
+// The fork server: each submission gets a child of its own, on the submission's own clock.
 
 #[tokio::test]
 async fn the_time_limit_counts_from_the_hand_over_not_from_the_start() {
@@ -230,10 +230,10 @@ async fn the_time_limit_counts_from_the_hand_over_not_from_the_start() {
         s.module_timeout = Duration::from_secs(10);
     })
     .await;
-    let waiting = idle_pids(&grader, 1).await[0];
+    let zygote = zygote_pid(&grader).await;
     // Idle for longer than the whole limit: that time is nobody's.
     tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert!(alive(waiting));
+    assert!(alive(zygote));
     let busy_second = "import datetime\nend = datetime.datetime.now() + datetime.timedelta(seconds=1)\n\
                        while datetime.datetime.now() < end:\n    pass\n\n";
     let full_marks = std::fs::read_to_string(
@@ -243,12 +243,11 @@ async fn the_time_limit_counts_from_the_hand_over_not_from_the_start() {
     let report = grade(&grader, &format!("{busy_second}{full_marks}")).await;
     assert_eq!((report.status, report.total), (GradeStatus::Graded, 120), "{:?}", report.reason);
     assert!(report.duration_ms >= 1000, "{}", report.duration_ms);
-    // That interpreter was used, and only once.
-    assert!(!grader.idle_pids().contains(&waiting));
-    wait_until("the used interpreter is gone", Duration::from_secs(5), || !alive(waiting)).await;
+    // Its child is gone; the zygote stays for the next.
+    wait_until("the child is gone", Duration::from_secs(5), || graded_now(zygote).is_empty()).await;
+    assert_eq!(grader.zygote_pid(), Some(zygote));
 
     // And the limit still applies from the hand-over: an endless loop stops at 3 s.
-    idle_pids(&grader, 1).await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let started = std::time::Instant::now();
     let report = grade(&grader, "while True:\n    pass\n").await;
@@ -259,50 +258,27 @@ async fn the_time_limit_counts_from_the_hand_over_not_from_the_start() {
 }
 
 #[tokio::test]
-async fn a_waiting_interpreter_that_died_is_replaced_without_the_submission_noticing() {
-    let grader = grader_with(|s| s.prewarm = 1).await;
-    let full_marks = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples/02_full_marks.py"),
-    )
-    .unwrap();
-    // Killed just before the hand-over: it may not even have died yet when it is taken.
-    let first = idle_pids(&grader, 1).await[0];
-    unsafe { libc::kill(first as i32, libc::SIGKILL) };
-    let report = grade(&grader, &full_marks).await;
-    assert_eq!((report.status, report.total), (GradeStatus::Graded, 120), "{:?}", report.reason);
-    // Killed long before: found dead when taken.
-    let second = idle_pids(&grader, 1).await[0];
-    assert_ne!(second, first);
-    unsafe { libc::kill(second as i32, libc::SIGKILL) };
-    wait_until("the interpreter is dead", Duration::from_secs(5), || !alive(second)).await;
-    let report = grade(&grader, &full_marks).await;
-    assert_eq!((report.status, report.total), (GradeStatus::Graded, 120), "{:?}", report.reason);
-    // And the pool is full again, with a new interpreter.
-    let third = idle_pids(&grader, 1).await[0];
-    assert!(third != first && third != second && alive(third));
-}
-
-#[tokio::test]
-async fn waiting_interpreters_are_killed_and_their_directories_deleted_on_shutdown() {
+async fn the_fork_server_is_killed_and_its_directory_deleted_on_shutdown() {
     let grader = grader_with(|s| s.prewarm = 2).await;
-    let pids = idle_pids(&grader, 2).await;
-    let dirs: Vec<_> = pids.iter().map(|&pid| cwd_of(pid)).collect();
-    assert!(pids.iter().all(|&pid| alive(pid)) && dirs.iter().all(|d| d.exists()));
+    let zygote = zygote_pid(&grader).await;
+    let pids: Vec<u32> = std::iter::once(zygote).chain(descendants(zygote)).collect();
+    let dir = cwd_of(zygote);
+    assert!(pids.iter().all(|&pid| alive(pid)) && dir.exists());
     grader.shutdown();
-    assert!(grader.idle_pids().is_empty());
-    wait_until("the waiting interpreters are gone", Duration::from_secs(5), || !pids.iter().any(|&p| alive(p))).await;
-    assert!(dirs.iter().all(|d| !d.exists()), "{dirs:?}");
-    // Nothing starts afterwards, and grading still works (with an interpreter of its own).
+    assert!(grader.zygote_pid().is_none());
+    wait_until("the fork server is gone", Duration::from_secs(5), || !pids.iter().any(|&p| alive(p))).await;
+    wait_until("its directory is gone", Duration::from_secs(5), || !dir.exists()).await;
+    // Nothing starts afterwards, and grading still works (with a fork server of its own).
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(grader.idle_pids().is_empty());
+    assert!(grader.zygote_pid().is_none());
     assert_eq!(grade(&grader, "x = 1\n").await.status, GradeStatus::Rejected);
+    assert!(grader.zygote_pid().is_none());
 
     // A grader that is simply dropped leaves nothing either.
     let grader = grader_with(|s| s.prewarm = 2).await;
-    let pids = idle_pids(&grader, 2).await;
+    let zygote = zygote_pid(&grader).await;
+    let pids: Vec<u32> = std::iter::once(zygote).chain(descendants(zygote)).collect();
     drop(grader);
-    wait_until("the dropped grader's interpreters are gone", Duration::from_secs(5), || {
-        !pids.iter().any(|&p| alive(p))
-    })
-    .await;
+    wait_until("the dropped grader's fork server is gone", Duration::from_secs(5), || !pids.iter().any(|&p| alive(p)))
+        .await;
 }

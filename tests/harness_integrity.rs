@@ -168,6 +168,21 @@ async fn other_routes_into_the_harness_are_refused() {
             "replaced a function's code",
         ),
         (
+            "importing ctypes (the fork server loaded it; the child removed it)",
+            "import sys\ntry:\n    sys.modules['builtins'].__dict__['__imp' 'ort__']('ctypes')\nexcept Exception:\n    pass\n",
+            "imported ctypes",
+        ),
+        (
+            // Its classes stay reachable without an import; every audited use is refused.
+            "ctypes' classes, found through object.__subclasses__()",
+            "def walk(c, seen):\n    for s in type.__subclasses__(c):\n        if s not in seen:\n            \
+             seen.add(s)\n            walk(s, seen)\n    return seen\n\
+             found = {c.__name__: c for c in walk(object, set())}\n\
+             try:\n    found['CDLL'](None).getpid()\nexcept Exception:\n    pass\n\
+             try:\n    found['c_int'].from_address(id(found))\nexcept Exception:\n    pass\n",
+            "it used ctypes.",
+        ),
+        (
             "a name in the harness's globals",
             "import sys\nsys._getframe().f_back.f_back.f_globals['run_call'] = print\n",
             "state",
@@ -298,10 +313,14 @@ async fn a_submission_that_kills_itself_is_told_so() {
             "import sys\nos = sys.modules['os']\n\ndef calculate_user_metrics(users, start_date, end_date):\n    \
              {kill}\n"
         );
+        let (jobs, zygotes) = grader.sandbox_counts();
         let report = grade(&grader, &code).await;
         assert_eq!((report.status, report.total), (GradeStatus::Rejected, 0), "{kill}: {:?}", report.reason);
         let reason = report.reason.unwrap_or_default();
         assert!(reason.contains("the submission killed its own process"), "{kill}: {reason}");
+        // Graded once: a child's own kill is its verdict, not a reason to run it again.
+        let (jobs_now, zygotes_now) = grader.sandbox_counts();
+        assert_eq!((jobs_now - jobs, zygotes_now - zygotes.max(1)), (1, 0), "{kill}");
     }
 }
 

@@ -191,18 +191,13 @@ for fd in range(3, 64):
             reached.append(("inherited fd", fd))
     except OSError:
         pass
-# Leave a locked directory and a deep chain behind (built from the top: no long paths).
-os.mkdir("locked")
-os.close(os.open("locked/inside", os.O_CREAT | os.O_WRONLY, 0))
-os.chmod("locked", 0)
-try:
-    os.mkdir("chain")
-    for _ in range(100):  # under the 256-entry cap: it must be removed, not stopped
-        os.mkdir("top")
-        os.rename("chain", "top/d")
-        os.rename("top", "chain")
-except OSError:
-    pass
+# Leave a locked directory or a file behind: refused, a child writes nothing.
+attempt("mkdir", lambda: os.mkdir("locked"))
+attempt("create", lambda: os.close(os.open("inside", os.O_CREAT | os.O_WRONLY, 0)))
+# The fork server that forks the next participants: its parent, by the child's own pid rules.
+zygote = os.getppid()
+attempt(("prlimit zygote", zygote), lambda: resource.prlimit(zygote, resource.RLIMIT_NOFILE, (3, 3)))
+attempt(("kill zygote", zygote), lambda: os.kill(zygote, 0))
 if reached:
     raise RuntimeError("reached %r" % (reached,))
 "#
@@ -214,7 +209,7 @@ if reached:
             "namespaces {namespaces}: {report}"
         );
         // The server is untouched, answers, and the next participants keep their points in
-        // the interpreters that were waiting meanwhile.
+        // children of the same fork server.
         assert_eq!(stat_field(server_pid, 19), nice_before, "namespaces {namespaces}: the server was reniced");
         assert_eq!(limit(server_pid, "Max open files"), files_before, "namespaces {namespaces}");
         let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
@@ -227,7 +222,8 @@ if reached:
                 "namespaces {namespaces}: {graded}"
             );
         }
-        // Nothing of any grading is left in the server's TMPDIR (only the waiting ones' own).
+        // Nothing of any grading is left in the server's TMPDIR (only the fork server's own,
+        // empty, directory).
         let leftovers: Vec<_> = std::fs::read_dir(&server.tmp)
             .unwrap()
             .flatten()

@@ -35,8 +35,16 @@
 #   the run. The process exits with 0 right after its last record and skips the
 #   interpreter's clean-up (and the submission's exit handlers).
 #
-# The interpreter starts before there is a submission (the server keeps some waiting): it sets
-# up, prints "ready", and blocks reading the job; the job's time starts when it is sent.
+# The fork server ("zygote", `--zygote CONFIG`): the interpreter, confined by the launcher, loads
+# this file once and then serves jobs over the SOCK_SEQPACKET socket it has as stdin. Each job
+# message ("J <id>") carries three descriptors (the job's input, its output and its stderr);
+# the zygote forks a child per job and answers "S <id>" with the child's pidfd, then, once
+# it has reaped the child, "E <id> <wait status> <CPU microseconds>". The zygote never runs
+# submitted code: the child first confines itself further (own process group, parent-death
+# signal, its own rlimits, not dumpable, a Landlock layer that writes nothing and signals no
+# one outside it, a seccomp filter the server compiled), forgets ctypes, and only then runs
+# the grading below exactly as a single run would, with the job on fd 0 and records on fd 1.
+# Without --zygote (a single run): it sets up, prints "ready", and blocks reading the job.
 # Start-up is kept lean because every submission gets a new interpreter: Python runs with -S
 # (site's .pth files are the slowest part of start-up), and this file loads the C modules
 # `_ast`, `_json` and `_signal` rather than `ast`, `json` and `signal`, whose Python layers
@@ -84,6 +92,10 @@ def _make_harness(main_globals):
     _exec = exec
     _BaseException = BaseException
     _Exception = Exception
+    _SystemExit = SystemExit
+    _OSError = OSError
+    _bytes = bytes
+    _range = range
     _UnicodeError = UnicodeError
     _RuntimeError = RuntimeError
     _SyntaxError = SyntaxError
@@ -103,6 +115,7 @@ def _make_harness(main_globals):
     _SIGNALS = _tuple(sorted(_signal.valid_signals()))
     _AST = _ast.AST
     _gc_disable = gc.disable
+    _gc_freeze = gc.freeze
     _gc_isenabled = gc.isenabled
     _getrecursionlimit = sys.getrecursionlimit
     _setrecursionlimit = sys.setrecursionlimit
@@ -486,6 +499,8 @@ def _make_harness(main_globals):
         if not data:
             _exit(0)  # never used: the server closed the pipe (shutting down, or a spare)
         job = _scan(data.decode("utf-8"), 0)[0]
+        if "script" in job:
+            run_bare(job["script"])
         caps.update(job["caps"])
         write, emit = make_writer(job["nonce"])
         del job["nonce"], data
@@ -509,6 +524,142 @@ def _make_harness(main_globals):
         arm()
         return _map(emit, _map(check, _map(run_step, steps)))
 
+    def run_bare(script):
+        """Tests only (the server never sends one): runs a script as a bare child, confined by
+        the OS layers alone, with no rules, audit hook or harness around it, printing to fd 1."""
+        namespace = {"__name__": "__main__", "__builtins__": main_globals["__builtins__"]}
+        caps["name"], caps["error"] = 200, 2000
+        code = 0
+        try:
+            _exec(_compile(script, "script.py", "exec"), namespace)
+        except _SystemExit as exc:
+            code = exc.code if _type(exc.code) is _int else 1
+        except _BaseException as exc:
+            _fd_write(2, describe(exc).encode("utf-8", "backslashreplace"))
+            code = 1
+        for stream in (_sys.stdout, _sys.stderr):
+            try:
+                stream.flush()
+            except _BaseException:
+                pass
+        _exit(code)
+
+    def zygote(config):
+        """The fork server: serves jobs until the server closes the socket. Returns only in a
+        child, confined further, with its job's descriptors as 0, 1 and 2."""
+        import _socket
+        import ctypes
+        import resource
+        import select
+        from posix import close, closerange, dup2, fork, getpid, getppid, pidfd_open, setpgid, wait4
+
+        config = _scan(config, 0)[0]
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+        syscall = libc.syscall
+        program = _bytes.fromhex(config["filter"])
+        program_buffer = ctypes.create_string_buffer(program, _len(program))
+
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        fprog = SockFprog(_len(program) // 8, ctypes.addressof(program_buffer))
+        fprog_pointer = ctypes.byref(fprog)
+        create_ruleset, restrict_self = config["landlock_create_ruleset"], config["landlock_restrict_self"]
+        abi = syscall(create_ruleset, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+        # Write-like file system rights, by ABI: executing, writing, removing and making any
+        # kind of file (1), re-parenting (2), truncating (3); with no rule, all are denied.
+        handled = 0b1_1111_1111_0011
+        if abi >= 2:
+            handled |= 1 << 13
+        if abi >= 3:
+            handled |= 1 << 14
+
+        class RulesetAttr(ctypes.Structure):
+            _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+        # Scoped (6): no signal to, and no abstract unix socket of, any process outside it.
+        attr = RulesetAttr(handled, 0, 0b11 if abi >= 6 else 0)
+        attr_size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
+        attr_pointer = ctypes.byref(attr)
+        limits = [(_getattr(resource, name), value) for name, value in config["rlimits"]]
+        setrlimit = resource.setrlimit
+        me = getpid()
+        modules = _sys.modules
+
+        def become_child(fds):
+            # PR_SET_PDEATHSIG (1) SIGKILL: never outlive the zygote (nor wait for one that is gone).
+            if prctl(1, 9, 0, 0, 0) != 0 or getppid() != me:
+                _exit(125)
+            setpgid(0, 0)
+            for target, fd in _zip((0, 1, 2), fds):
+                dup2(fd, target)
+            closerange(3, 1 << 20)
+            for resource_id, value in limits:
+                setrlimit(resource_id, (value, value))
+            if prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+                _exit(125)
+            if abi > 0:
+                ruleset = syscall(create_ruleset, attr_pointer, attr_size, 0)
+                if ruleset < 0 or syscall(restrict_self, ruleset, 0) != 0:
+                    _exit(125)
+                close(ruleset)
+            # PR_SET_SECCOMP (22), SECCOMP_MODE_FILTER (2): stacked on the zygote's.
+            if prctl(22, 2, fprog_pointer, 0, 0) != 0:
+                _exit(125)
+            for name in _list(modules):
+                if name == "ctypes" or name == "_ctypes" or name[:7] == "ctypes.":
+                    del modules[name]
+
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET, 0, 0)
+        space = _socket.CMSG_SPACE(3 * 4)
+        rights = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
+        order = _sys.byteorder
+        # Everything loaded so far is the children's shared, copy-on-write memory: no collection
+        # (in the zygote or a child) walks it and so copies its pages.
+        _gc_freeze()
+        sock.sendmsg([b"ready"])
+        poller = select.poll()
+        poller.register(0, select.POLLIN)
+        running = {}
+        while True:
+            for fd, _events in poller.poll():
+                if fd != 0:
+                    job, pid = running.pop(fd)
+                    poller.unregister(fd)
+                    status, usage = wait4(pid, 0)[1:]
+                    close(fd)
+                    cpu = _int((usage.ru_utime + usage.ru_stime) * 1e6)
+                    sock.sendmsg([b"E %s %d %d" % (job, status, cpu)])
+                    continue
+                data, ancillary = sock.recvmsg(64, space)[:2]
+                if not data:
+                    _exit(0)  # the server closed the socket: it is stopping
+                fds = []
+                for level, kind, payload in ancillary:
+                    if (level, kind) == rights:
+                        fds += [_int.from_bytes(payload[i:i + 4], order) for i in _range(0, _len(payload) - 3, 4)]
+                job = data[2:]
+                pid = -1
+                if _len(fds) == 3:
+                    try:
+                        pid = fork()
+                    except _OSError:
+                        pass
+                if pid == 0:
+                    sock.detach()  # fd 0 becomes the job's input
+                    become_child(fds)
+                    return
+                for fd in fds:
+                    close(fd)
+                if pid < 0:
+                    sock.sendmsg([b"F " + job])
+                    continue
+                pidfd = pidfd_open(pid)
+                sock.sendmsg([b"S " + job], [(rights[0], rights[1], pidfd.to_bytes(4, order))])
+                poller.register(pidfd, select.POLLIN)
+                running[pidfd] = (job, pid)
+
     def start_like_site(import_path):
         """What `site` does at a normal start, except running .pth files and sitecustomize."""
         import site  # frozen, quick; loads `os` as a normal start does
@@ -519,17 +670,26 @@ def _make_harness(main_globals):
         site.setcopyright()
         site.sethelper()
 
-    # argv: -c, then the import path of an ordinary start; the submission sees just ["-c"].
-    start_like_site(sys.argv[1:])
+    # argv: -c, [--zygote CONFIG], then the import path of an ordinary start; the submission
+    # sees just ["-c"].
+    argv = sys.argv[1:]
+    config = None
+    if argv[:1] == ["--zygote"]:
+        config, argv = argv[1], argv[2:]
+    start_like_site(argv)
     del sys.argv[1:]
     # The harness's `gc` is the only one: an import by the submission is refused.
     sys.modules.pop("gc", None)
+    if config is not None:
+        return prepare, _exit, lambda: zygote(config)
     _fd_write(1, b"ready\n")
-    return prepare, _exit
+    return prepare, _exit, lambda: None
 
 
 _harness = _make_harness(globals())
 del _make_harness
+# The fork server returns here only in a child, confined, with its job waiting on fd 0.
+_harness[2]()
 # Both harness functions are taken before the run starts; `prepare` deletes `_harness`. The run
 # ends in `_exit(0)` after its last record: reaching the exit below means it was cut short.
 _harness[1](70 + any(_harness[0]()))

@@ -8,6 +8,7 @@ pub mod pyvalue;
 pub mod report;
 pub mod sandbox;
 pub mod scoring;
+pub mod zygote;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -44,8 +45,9 @@ pub struct GraderSettings {
     pub queue: usize,
     /// Submissions longer than this are rejected unread.
     pub max_code_bytes: usize,
-    /// Sandboxed interpreters kept started and waiting for a submission, each used for one
-    /// grading; 0 starts one per grading (what a one-off `grade` wants).
+    /// Above 0, the fork server starts with the grader and is replaced in the background when
+    /// it dies; 0 starts it with the first grading (what a one-off `grade` wants). Every
+    /// grading runs in a child of its own either way.
     pub prewarm: usize,
 }
 
@@ -119,9 +121,9 @@ impl Grader {
         &self.interpreter
     }
 
-    /// Process ids of the sandboxed interpreters waiting for a submission.
-    pub fn idle_pids(&self) -> Vec<u32> {
-        self.pool.idle_pids()
+    /// The fork server's launcher pid (its process group), once it runs.
+    pub fn zygote_pid(&self) -> Option<u32> {
+        self.pool.zygote_pid()
     }
 
     /// Submissions waiting for a grading turn.
@@ -134,7 +136,12 @@ impl Grader {
         self.settings.concurrency.max(1).saturating_sub(self.permits.available_permits())
     }
 
-    /// Kills the waiting interpreters and starts no more; for a server that is stopping.
+    /// Jobs handed to a fork server so far (a job run again counts twice), and servers started.
+    pub fn sandbox_counts(&self) -> (u64, u64) {
+        self.pool.counts()
+    }
+
+    /// Kills the fork server and its children and starts no more; for a server that is stopping.
     pub fn shutdown(&self) {
         self.pool.shutdown();
     }
@@ -200,7 +207,12 @@ impl Grader {
         let job = self.job(challenge, code, &nonce);
         let output = self.pool.run(job.to_string().as_bytes()).await.map_err(GradeError::Internal)?;
         let records = parse_records(&output.stdout, &nonce);
-        let ran = Run { ending: &output.ending, elapsed: output.elapsed, cpu_limit: self.settings.limits.cpu_seconds };
+        let ran = Run {
+            ending: &output.ending,
+            elapsed: output.elapsed,
+            cpu: output.cpu,
+            cpu_limit: self.settings.limits.cpu_seconds,
+        };
         interpret(challenge, records, &ran, &output.stderr).map(GradeReport::capped)
     }
 
@@ -268,6 +280,8 @@ struct Run<'a> {
     ending: &'a Ending,
     /// From the hand-over to the end.
     elapsed: Duration,
+    /// The process's own CPU time, where known (a zygote's child).
+    cpu: Option<Duration>,
     /// The CPU limit (RLIMIT_CPU) in seconds; the kernel enforces it with SIGKILL.
     cpu_limit: u64,
 }
@@ -433,9 +447,15 @@ const CPU_BEFORE_HAND_OVER: Duration = Duration::from_secs(1);
 
 /// Whether a run killed after `elapsed` (from the hand-over) can have used up `cpu_seconds` of
 /// CPU: one process (no threads, no children survive) uses no more CPU than wall-clock time,
-/// plus what its start-up used before the hand-over. If not, the kill came from elsewhere.
-pub(crate) fn cpu_limit_reachable(elapsed: Duration, cpu_seconds: u64) -> bool {
-    elapsed + CPU_BEFORE_HAND_OVER >= Duration::from_secs(cpu_seconds)
+/// plus what its start-up used before the hand-over; and where its own CPU time is known
+/// (`cpu`, a fork server's child, counted from its fork, from `wait4`), that reached the limit
+/// less a tenth (at least 0.1 s). Either suffices: `wait4`'s figure was seen 10 ms short of
+/// the limit that killed the process, and further short on a loaded machine. If neither
+/// holds, the kill came from elsewhere.
+pub(crate) fn cpu_limit_reachable(elapsed: Duration, cpu: Option<Duration>, cpu_seconds: u64) -> bool {
+    let limit = Duration::from_secs(cpu_seconds);
+    let by_cpu = cpu.is_some_and(|cpu| cpu + (limit / 10).max(Duration::from_millis(100)) >= limit);
+    by_cpu || elapsed + CPU_BEFORE_HAND_OVER >= limit
 }
 
 /// Why a run that did not report "end" stopped, as a status and a clause.
@@ -445,7 +465,7 @@ fn stop_reason(ran: &Run) -> (GradeStatus, String) {
         // The kernel's CPU limit and a kill the submission sent itself look the same: the time
         // since the hand-over tells them apart.
         Ending::Signaled(libc::SIGXCPU) | Ending::Signaled(libc::SIGKILL)
-            if !cpu_limit_reachable(ran.elapsed, ran.cpu_limit) =>
+            if !cpu_limit_reachable(ran.elapsed, ran.cpu, ran.cpu_limit) =>
         {
             (GradeStatus::Rejected, "the submission killed its own process".into())
         }
@@ -493,7 +513,7 @@ mod tests {
 
     fn judge(records: Vec<Result<Json, String>>, ending: Ending, elapsed_ms: u64) -> GradeReport {
         let challenge = Challenge::find(Challenge::default_id()).unwrap();
-        let ran = Run { ending: &ending, elapsed: Duration::from_millis(elapsed_ms), cpu_limit: 10 };
+        let ran = Run { ending: &ending, elapsed: Duration::from_millis(elapsed_ms), cpu: None, cpu_limit: 10 };
         interpret(challenge, records, &ran, b"").unwrap().capped()
     }
 
@@ -532,6 +552,31 @@ mod tests {
         let late = judge(records, Ending::Signaled(libc::SIGKILL), 9_500);
         assert_eq!(late.status, GradeStatus::TimedOut);
         assert!(late.reason.unwrap().contains("CPU time limit"));
+    }
+
+    #[test]
+    fn with_the_child_s_cpu_time_known_a_kill_is_judged_by_it() {
+        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let mut records = honest_records(challenge);
+        records.truncate(3);
+        let judge_cpu = |cpu_ms: u64| {
+            let ending = Ending::Signaled(libc::SIGKILL);
+            let ran = Run {
+                ending: &ending,
+                elapsed: Duration::from_millis(8_500),
+                cpu: Some(Duration::from_millis(cpu_ms)),
+                cpu_limit: 10,
+            };
+            interpret(challenge, records.clone(), &ran, b"").unwrap()
+        };
+        // 8.5 s after the hand-over (too early for the wall-clock rule to call it the limit):
+        // 0.2 s of CPU means it slept, then killed itself; 9.2 s means the limit killed it.
+        let slept = judge_cpu(200);
+        assert_eq!(slept.status, GradeStatus::Rejected);
+        assert!(slept.reason.unwrap().contains("killed its own process"));
+        let spun = judge_cpu(9_200);
+        assert_eq!(spun.status, GradeStatus::TimedOut);
+        assert!(spun.reason.unwrap().contains("CPU time limit"));
     }
 
     #[test]

@@ -1,120 +1,108 @@
-//! Sandboxed interpreters started ahead of time. Each has confined itself, started Python and
-//! loaded the harness, and waits for one job on stdin; it grades exactly one submission and is
-//! discarded, and a replacement starts in the background. Start-up thus leaves the latency of
-//! a grading without any process serving two submissions.
+//! Keeps one fork server (`zygote.rs`) running and hands it the jobs. Every submission gets a
+//! fresh child, confined further before any of its code runs, and no process serves two
+//! submissions; Python's start-up and the harness's loading are paid once per zygote.
+//!
+//! A zygote that died is replaced (in the background when `prewarm` is on, else by the next
+//! grading); a job it lost before its child's ending was known runs once more in the new one.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::sandbox::{Ending, RunOutput, Sandbox, Started};
-
-/// What the harness prints once it is ready for its job.
-const READY: &[u8] = b"ready";
+use super::sandbox::{RunOutput, Sandbox};
+use super::zygote::{RunError, Zygote, child_config};
 
 pub struct Pool {
     shared: Arc<Shared>,
-    filler: Option<JoinHandle<()>>,
+    keeper: Option<JoinHandle<()>>,
 }
 
 struct Shared {
     sandbox: Sandbox,
     script: &'static str,
     args: Vec<String>,
-    /// Interpreters kept waiting; 0 starts one per grading, on demand.
-    size: usize,
-    idle: Mutex<VecDeque<Started>>,
-    /// Signalled when the pool may be short: a grading that took an interpreter is over, or a
-    /// dead one was thrown away.
-    wanted: Notify,
+    config: Result<String, String>,
+    current: tokio::sync::Mutex<Option<Arc<Zygote>>>,
+    /// A copy of the current zygote, for synchronous callers (pids, shutdown).
+    latest: std::sync::Mutex<Option<Arc<Zygote>>>,
     closed: AtomicBool,
+    jobs: AtomicU64,
+    zygotes: AtomicU64,
 }
 
 impl Pool {
-    /// Starts keeping `size` interpreters running `script args…` ready (needs a Tokio runtime).
-    pub fn new(sandbox: Sandbox, script: &'static str, args: Vec<String>, size: usize) -> Pool {
+    /// Keeps a zygote running `script args…` (needs a Tokio runtime); with `prewarm` 0, it is
+    /// started by the first job and replaced by the first job after it died.
+    pub fn new(sandbox: Sandbox, script: &'static str, args: Vec<String>, prewarm: usize) -> Pool {
+        let config = child_config(&sandbox.limits);
         let shared = Arc::new(Shared {
             sandbox,
             script,
             args,
-            size,
-            idle: Mutex::new(VecDeque::new()),
-            wanted: Notify::new(),
+            config,
+            current: tokio::sync::Mutex::new(None),
+            latest: std::sync::Mutex::new(None),
             closed: AtomicBool::new(false),
+            jobs: AtomicU64::new(0),
+            zygotes: AtomicU64::new(0),
         });
-        let filler = (size > 0).then(|| tokio::spawn(keep_filled(shared.clone())));
-        Pool { shared, filler }
+        let keeper = (prewarm > 0).then(|| tokio::spawn(keep_running(shared.clone())));
+        Pool { shared, keeper }
     }
 
-    /// Runs one job in an interpreter of its own: a waiting one if there is one, else one
-    /// started now. The wall-clock limit counts from the hand-over either way.
+    /// Runs one job in a child of its own. The wall-clock limit counts from the hand-over.
     pub async fn run(&self, input: &[u8]) -> Result<RunOutput, String> {
-        let (process, waited) = match self.take_idle() {
-            Some(process) => (process, true),
-            None => (self.shared.start().await?, false),
-        };
-        // The replacement starts once this grading is over (or abandoned), not while it runs:
-        // on 2 cores a start-up beside the grading made it about 1.6 times slower.
-        let _replace = ReplaceWhenDone(&self.shared.wanted);
-        let output = process.run(input).await.map_err(|e| format!("cannot start the sandbox: {e}"))?;
-        // The harness reports on the rules before any submitted code runs: silence means the
-        // interpreter died while it waited (or during the hand-over), not the submission's doing.
-        // With namespaces, Python outlives a killed launcher by a moment and may have started
-        // on its job: a SIGKILL before the CPU limit could have been reached also came from
-        // outside (with room for the CPU its start-up used, or a submission that spins into
-        // the limit would be graded twice).
-        let killed_early = output.ending == Ending::Signaled(libc::SIGKILL)
-            && !super::cpu_limit_reachable(output.elapsed, self.shared.sandbox.limits.cpu_seconds);
-        if waited && ((output.stdout.is_empty() && output.ending != Ending::WallClock) || killed_early) {
-            tracing::warn!(ending = ?output.ending, "a waiting sandboxed interpreter had died; using a new one");
-            let process = self.shared.start().await?;
-            return process.run(input).await.map_err(|e| format!("cannot start the sandbox: {e}"));
-        }
-        Ok(output)
-    }
-
-    /// A waiting interpreter that is still alive, if any.
-    fn take_idle(&self) -> Option<Started> {
-        loop {
-            let mut process = self.shared.idle.lock().expect("pool lock").pop_front()?;
-            if !process.has_exited() {
-                return Some(process);
+        let mut lost = None;
+        for _attempt in 0..2 {
+            let zygote = self.shared.zygote().await?;
+            self.shared.jobs.fetch_add(1, Ordering::Relaxed);
+            match zygote.run(input).await {
+                Ok(output) => return Ok(output),
+                Err(RunError::Failed(problem)) => return Err(format!("cannot run the sandbox: {problem}")),
+                Err(RunError::Lost(problem)) => {
+                    // Its child died with it (parent-death signal); no verdict came from it.
+                    tracing::warn!(%problem, "the grading sandbox's fork server stopped; running the job again");
+                    self.shared.discard(&zygote).await;
+                    lost = Some(problem);
+                }
             }
-            self.shared.wanted.notify_one();
-            tracing::warn!("a waiting sandboxed interpreter had died; replacing it");
         }
+        Err(format!("the grading sandbox stopped twice while grading ({})", lost.unwrap_or_default()))
     }
 
-    /// Process ids of the interpreters waiting now.
-    pub fn idle_pids(&self) -> Vec<u32> {
-        self.shared.idle.lock().expect("pool lock").iter().filter_map(Started::pid).collect()
+    /// Runs a bare script in a child, confined like a submission's but with no harness around
+    /// it, no rules and no audit hook (for tests of the OS layers).
+    pub async fn run_script(&self, script: &str) -> Result<RunOutput, String> {
+        self.run(serde_json::json!({ "script": script }).to_string().as_bytes()).await
     }
 
-    /// Stops starting interpreters and kills the waiting ones. Gradings still running finish;
-    /// later ones start their own interpreter.
+    /// The current zygote's launcher pid (its process group), once it has started.
+    pub fn zygote_pid(&self) -> Option<u32> {
+        self.shared.latest.lock().expect("pool lock").as_ref().filter(|z| z.is_alive()).map(|z| z.pid())
+    }
+
+    /// Jobs handed to a zygote so far (a job run again counts twice), and zygotes started.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.shared.jobs.load(Ordering::Relaxed), self.shared.zygotes.load(Ordering::Relaxed))
+    }
+
+    /// Stops the zygote and its children and keeps none running any more; a later job gets a
+    /// zygote of its own, gone with it.
     pub fn shutdown(&self) {
-        if let Some(filler) = &self.filler {
-            filler.abort();
+        self.shared.closed.store(true, Ordering::SeqCst);
+        if let Some(keeper) = &self.keeper {
+            keeper.abort();
         }
-        let idle = {
-            let mut idle = self.shared.idle.lock().expect("pool lock");
-            self.shared.closed.store(true, Ordering::SeqCst);
-            std::mem::take(&mut *idle)
-        };
-        // Dropping each kills its process group and deletes its working directory.
-        drop(idle);
-    }
-}
-
-struct ReplaceWhenDone<'a>(&'a Notify);
-
-impl Drop for ReplaceWhenDone<'_> {
-    fn drop(&mut self) {
-        self.0.notify_one();
+        // Dropping the last handle kills the zygote's group and every child by its pidfd;
+        // a grading still running holds its own handle and ends (killed) on its own.
+        if let Some(zygote) = self.shared.latest.lock().expect("pool lock").take() {
+            zygote.kill_all();
+        }
+        if let Ok(mut current) = self.shared.current.try_lock() {
+            current.take();
+        }
     }
 }
 
@@ -125,52 +113,55 @@ impl Drop for Pool {
 }
 
 impl Shared {
-    /// Starts an interpreter and waits until the harness is ready for its job.
-    async fn start(&self) -> Result<Started, String> {
-        let mut process =
-            self.sandbox.start_python(self.script, &self.args).map_err(|e| format!("cannot start the sandbox: {e}"))?;
-        // Start-up is not the submission's time, but it must not hang a grading forever.
-        process.wait_for_line(READY, self.sandbox.limits.wall).await?;
-        Ok(process)
+    /// The running zygote, started now if there is none. After shutdown, one for this job
+    /// alone: it dies when the job lets go of it.
+    async fn zygote(&self) -> Result<Arc<Zygote>, String> {
+        let mut current = self.current.lock().await;
+        if let Some(zygote) = current.as_ref().filter(|z| z.is_alive()) {
+            return Ok(zygote.clone());
+        }
+        let config = self.config.clone()?;
+        let zygote = Arc::new(Zygote::start(&self.sandbox, self.script, &config, &self.args).await?);
+        self.zygotes.fetch_add(1, Ordering::Relaxed);
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(zygote);
+        }
+        *current = Some(zygote.clone());
+        *self.latest.lock().expect("pool lock") = Some(zygote.clone());
+        Ok(zygote)
+    }
+
+    /// Forgets `zygote` if it is still the current one (a new one starts on the next turn).
+    async fn discard(&self, zygote: &Arc<Zygote>) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|z| Arc::ptr_eq(z, zygote)) {
+            current.take();
+        }
+        zygote.kill_all();
     }
 }
 
-/// Keeps `size` interpreters waiting, starting the missing ones side by side: after a burst,
-/// one at a time could not keep up with gradings that take less than a start-up.
-async fn keep_filled(shared: Arc<Shared>) {
-    let mut starting = tokio::task::JoinSet::new();
+/// Keeps a zygote running: starts one, waits for it to die, starts the next. Retries slowly
+/// when starting fails, so a broken Python does not spin (gradings report the problem).
+async fn keep_running(shared: Arc<Shared>) {
     let mut failures = 0u32;
     loop {
-        let missing = shared.size.saturating_sub(shared.idle.lock().expect("pool lock").len() + starting.len());
-        for _ in 0..missing {
-            let shared = shared.clone();
-            starting.spawn(async move { shared.start().await });
-        }
-        // Dropping this task (shutdown) aborts the start-ups in `starting`; each kills its process.
-        let started = tokio::select! {
-            _ = shared.wanted.notified() => continue,
-            Some(started) = starting.join_next() => started,
-        };
-        match started {
-            Ok(Ok(process)) => {
+        match shared.zygote().await {
+            Ok(zygote) => {
                 failures = 0;
-                let mut idle = shared.idle.lock().expect("pool lock");
-                // Checked under the lock that `shutdown` drains with: nothing is added after it.
-                if shared.closed.load(Ordering::SeqCst) {
-                    return;
-                }
-                idle.push_back(process);
+                zygote.died().await;
+                tracing::warn!("the grading sandbox's fork server stopped; starting a new one");
             }
-            Ok(Err(problem)) => {
-                // Gradings still start their own interpreter (and report the problem); retry
-                // slowly so a broken Python does not spin.
+            Err(problem) => {
                 failures += 1;
                 if failures == 1 {
-                    tracing::warn!(%problem, "cannot keep a sandboxed interpreter ready");
+                    tracing::warn!(%problem, "cannot keep the grading sandbox's fork server running");
                 }
                 tokio::time::sleep(Duration::from_secs(failures.min(30) as u64)).await;
             }
-            Err(_) => {} // aborted or panicked: started again on the next turn
+        }
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
         }
     }
 }

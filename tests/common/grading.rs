@@ -69,10 +69,59 @@ pub async fn wait_until(what: &str, within: Duration, mut condition: impl FnMut(
     }
 }
 
-/// Waits until `grader` keeps exactly `n` interpreters waiting, and returns their ids.
-pub async fn idle_pids(grader: &Grader, n: usize) -> Vec<u32> {
-    wait_until(&format!("{n} interpreters wait"), Duration::from_secs(20), || grader.idle_pids().len() == n).await;
-    grader.idle_pids()
+/// Waits until `grader` runs its fork server, and returns the launcher's pid.
+pub async fn zygote_pid(grader: &Grader) -> u32 {
+    wait_until("the fork server runs", Duration::from_secs(20), || grader.zygote_pid().is_some()).await;
+    grader.zygote_pid().unwrap()
+}
+
+/// Fields of /proc/PID/stat after the command name: (state, ppid, pgrp).
+fn stat_of(pid: u32) -> Option<(String, u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut rest = stat.rsplit_once(") ")?.1.split(' ');
+    let state = rest.next()?.to_string();
+    Some((state, rest.next()?.parse().ok()?, rest.next()?.parse().ok()?))
+}
+
+/// Every living process below `pid` (found through each process's parent).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let all: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter_map(|p| stat_of(p).filter(|(state, ..)| state != "Z").map(|(_, ppid, _)| (p, ppid)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(all.iter().filter(|&&(_, ppid)| ppid == parent).map(|&(p, _)| p));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// The fork server's children running now (each leads a process group of its own), by host pid.
+pub fn graded_now(zygote: u32) -> Vec<u32> {
+    descendants(zygote).into_iter().filter(|&p| stat_of(p).is_some_and(|(_, _, pgrp)| pgrp == p)).collect()
+}
+
+/// The pid of host process `pid` as seen inside its innermost PID namespace.
+pub fn pid_inside(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("NSpid:")).expect("an NSpid line");
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+/// A pool (a fork server) as the grader keeps it, to run bare scripts in its children.
+pub async fn children_in(wall: Duration, namespaces: bool) -> moa_workshop::grader::pool::Pool {
+    let sandbox = sandbox_in(wall, namespaces).await;
+    let path = sandbox.interpreter.import_path.clone();
+    moa_workshop::grader::pool::Pool::new(sandbox, moa_workshop::grader::HARNESS, path, 1)
 }
 
 /// The working directory of a running process.

@@ -34,6 +34,10 @@ pub struct Confinement {
     pub read_write: Option<PathBuf>,
     /// The only files that may be executed: the interpreter and its ELF loader.
     pub executables: Vec<PathBuf>,
+    /// The interpreter becomes the fork server (`harness.py --zygote`): it may fork children
+    /// (which confine themselves further before any submission runs, see [`child_filter`]),
+    /// talk over the socket it inherited as stdin, and name processes by pid only as 0.
+    pub zygote: bool,
 }
 
 /// Which layers actually took effect, reported by `sandbox-exec --probe`.
@@ -163,7 +167,7 @@ pub fn confine(c: &Confinement, layers: &mut Layers) {
     (layers.landlock, layers.landlock_abi) = apply_landlock(c);
     // Landlock's own descriptors are closed by now; nothing but 0-2 reaches Python.
     layers.inherited_fds_closed &= close_inherited_fds();
-    layers.seccomp = apply_seccomp();
+    layers.seccomp = apply_seccomp(c.zygote);
     layers.seccomp_allow_list = layers.seccomp;
 }
 
@@ -450,10 +454,10 @@ pub fn landlock_abi() -> i32 {
 /// the process itself or on its own files; anything else fails with ENOSYS (as if the kernel
 /// were older, which libraries handle). The second turns the dangerous calls into EPERM,
 /// including those the first allows only towards the calling process itself.
-fn apply_seccomp() -> bool {
+fn apply_seccomp(zygote: bool) -> bool {
     let Ok(arch) = std::env::consts::ARCH.try_into() else { return false };
-    let Some(allowed) = allow_list() else { return false };
-    let Some(denied) = deny_list() else { return false };
+    let Some(allowed) = allow_list(zygote) else { return false };
+    let Some(denied) = deny_list(zygote) else { return false };
     let compile = |rules, mismatch, matched| -> Option<BpfProgram> {
         SeccompFilter::new(rules, mismatch, matched, arch).ok()?.try_into().ok()
     };
@@ -476,7 +480,7 @@ fn rule(conditions: &[(u8, SeccompCmpOp, u64)]) -> Option<SeccompRule> {
     SeccompRule::new(conditions).ok()
 }
 
-fn allow_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
+fn allow_list(zygote: bool) -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
     use libc::*;
     let unconditional: &[c_long] = &[
         // Files: the interpreter's own installation (read-only through Landlock) and the
@@ -620,6 +624,22 @@ fn allow_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
         SYS_ioprio_set,
     ];
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = unconditional.iter().map(|&n| (n, Vec::new())).collect();
+    if zygote {
+        // The fork server: jobs and pidfds over its socket, a fork per job (the deny filter
+        // refuses threads and namespaces), and what a child needs to confine itself further
+        // (its own filter then refuses all of these).
+        for call in [
+            SYS_sendmsg,
+            SYS_recvmsg,
+            SYS_clone,
+            SYS_pidfd_open,
+            SYS_setpgid,
+            SYS_landlock_create_ruleset,
+            SYS_landlock_restrict_self,
+        ] {
+            rules.insert(call, Vec::new());
+        }
+    }
     // Terminal queries only (isatty, window size, readable bytes, close-on-exec): never
     // TIOCSTI or anything that drives a device.
     let ioctls = [TCGETS, TIOCGWINSZ, FIONREAD, FIOCLEX, FIONCLEX]
@@ -632,12 +652,18 @@ fn allow_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
         })
         .collect::<Option<Vec<_>>>()?;
     rules.insert(SYS_ioctl, ioctls);
-    // Setting no_new_privs again (already set) is how the deny filter gets installed.
-    rules.insert(SYS_prctl, vec![rule(&[(0, SeccompCmpOp::Eq, PR_SET_NO_NEW_PRIVS as u64)])?]);
+    // Setting no_new_privs again (already set) is how the deny filter gets installed; a
+    // zygote's child also sets its own filter, dumpability and parent-death signal.
+    let mut options = vec![PR_SET_NO_NEW_PRIVS];
+    if zygote {
+        options.extend([PR_SET_SECCOMP, PR_SET_DUMPABLE, PR_SET_PDEATHSIG]);
+    }
+    let prctl = options.iter().map(|&o| rule(&[(0, SeccompCmpOp::Eq, o as u64)])).collect::<Option<Vec<_>>>()?;
+    rules.insert(SYS_prctl, prctl);
     Some(rules)
 }
 
-fn deny_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
+fn deny_list(zygote: bool) -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
     use libc::*;
     let always: &[c_long] = &[
         // No network of any kind, not even local sockets.
@@ -703,9 +729,38 @@ fn deny_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
         SYS_seccomp,
     ];
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = always.iter().map(|&n| (n, Vec::new())).collect();
-    let me = unsafe { getpid() } as u64;
+    // A zygote's children inherit this filter with the zygote's pid baked in: there, the
+    // caller may name itself only as 0, or a child could reach the zygote by its pid.
+    let me = if zygote { 0 } else { (unsafe { getpid() }) as u64 };
     // Denied unless `arg` names the caller: 0 or its own pid.
     let not_me = |arg: u8| rule(&[(arg, SeccompCmpOp::Ne, 0), (arg, SeccompCmpOp::Ne, me)]);
+    if zygote {
+        for call in [SYS_clone, SYS_pidfd_open, SYS_setpgid] {
+            rules.remove(&call);
+        }
+        // fork() only: any flag that would make a thread, share state or enter a namespace.
+        let sharing = CLONE_VM
+            | CLONE_FS
+            | CLONE_FILES
+            | CLONE_SIGHAND
+            | CLONE_PTRACE
+            | CLONE_VFORK
+            | CLONE_PARENT
+            | CLONE_THREAD
+            | CLONE_NEWNS
+            | CLONE_SYSVSEM
+            | CLONE_SETTLS
+            | CLONE_NEWCGROUP
+            | CLONE_NEWUTS
+            | CLONE_NEWIPC
+            | CLONE_NEWUSER
+            | CLONE_NEWPID
+            | CLONE_NEWNET
+            | CLONE_IO;
+        rules.insert(SYS_clone, bits(0, sharing as u32 as u64)?);
+        // Only a new process group of its own (a child, before its own filter refuses it).
+        rules.insert(SYS_setpgid, vec![rule(&[(0, SeccompCmpOp::Ne, 0)])?, rule(&[(1, SeccompCmpOp::Ne, 0)])?]);
+    }
     for call in [
         SYS_prlimit64,
         SYS_sched_getaffinity,
@@ -732,4 +787,123 @@ fn deny_list() -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
     // Signals only to its own process group (pid 0), as before.
     rules.insert(SYS_kill, vec![rule(&[(0, SeccompCmpOp::Ne, 0)])?]);
     Some(rules)
+}
+
+/// One rule per bit set in `mask`: matches when argument `arg` has any of them.
+fn bits(arg: u8, mask: u64) -> Option<Vec<SeccompRule>> {
+    (0..64).map(|i| 1u64 << i).filter(|b| mask & b != 0).map(|b| rule(&[(arg, SeccompCmpOp::MaskedEq(b), b)])).collect()
+}
+
+/// The filter a zygote's child stacks on the zygote's before any submitted code runs, as the
+/// bytes of a `sock_filter` array (native endianness). Siblings share the zygote's namespaces
+/// and uid, so this is what keeps one submission from the others and from the zygote: no new
+/// processes or programs, signals only to its own process group (pid 0), resource and
+/// scheduling calls only on itself as 0, no sockets or socket I/O, nothing written or created
+/// on any file system (opening for reading only), no way to change its own confinement.
+pub fn child_filter() -> Option<Vec<u8>> {
+    use libc::*;
+    let arch = std::env::consts::ARCH.try_into().ok()?;
+    let always: &[c_long] = &[
+        SYS_fork,
+        SYS_vfork,
+        SYS_clone,
+        SYS_clone3,
+        SYS_execve,
+        SYS_execveat,
+        SYS_socket,
+        SYS_socketpair,
+        SYS_connect,
+        SYS_bind,
+        SYS_listen,
+        SYS_accept,
+        SYS_accept4,
+        SYS_sendmsg,
+        SYS_recvmsg,
+        SYS_sendto,
+        SYS_recvfrom,
+        SYS_sendmmsg,
+        SYS_recvmmsg,
+        SYS_setpgid,
+        SYS_setsid,
+        SYS_prctl,
+        SYS_seccomp,
+        SYS_landlock_create_ruleset,
+        SYS_landlock_add_rule,
+        SYS_landlock_restrict_self,
+        SYS_pidfd_open,
+        SYS_pidfd_getfd,
+        SYS_pidfd_send_signal,
+        SYS_tkill,
+        SYS_tgkill,
+        SYS_rt_sigqueueinfo,
+        SYS_rt_tgsigqueueinfo,
+        SYS_ptrace,
+        SYS_process_vm_readv,
+        SYS_process_vm_writev,
+        SYS_kcmp,
+        SYS_openat2,
+        SYS_creat,
+        SYS_mkdir,
+        SYS_mkdirat,
+        SYS_rmdir,
+        SYS_unlink,
+        SYS_unlinkat,
+        SYS_rename,
+        SYS_renameat,
+        SYS_renameat2,
+        SYS_link,
+        SYS_linkat,
+        SYS_symlink,
+        SYS_symlinkat,
+        SYS_truncate,
+        SYS_ftruncate,
+        SYS_fallocate,
+        SYS_chmod,
+        SYS_fchmod,
+        SYS_fchmodat,
+        SYS_chown,
+        SYS_fchown,
+        SYS_lchown,
+        SYS_fchownat,
+        SYS_utimensat,
+        SYS_mknod,
+        SYS_mknodat,
+    ];
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = always.iter().map(|&n| (n, Vec::new())).collect();
+    let writing = (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | (O_TMPFILE & !O_DIRECTORY)) as u64;
+    rules.insert(SYS_open, bits(1, writing)?);
+    rules.insert(SYS_openat, bits(2, writing)?);
+    let not_zero = |arg: u8| rule(&[(arg, SeccompCmpOp::Ne, 0)]);
+    rules.insert(SYS_kill, vec![not_zero(0)?]);
+    for call in [
+        SYS_prlimit64,
+        SYS_sched_getaffinity,
+        SYS_sched_setaffinity,
+        SYS_sched_getscheduler,
+        SYS_sched_setscheduler,
+        SYS_sched_getparam,
+        SYS_sched_setparam,
+        SYS_sched_getattr,
+        SYS_sched_setattr,
+    ] {
+        rules.insert(call, vec![not_zero(0)?]);
+    }
+    for (call, process) in [
+        (SYS_setpriority, PRIO_PROCESS as u64),
+        (SYS_getpriority, PRIO_PROCESS as u64),
+        (SYS_ioprio_set, 1),
+        (SYS_ioprio_get, 1),
+    ] {
+        rules.insert(call, vec![rule(&[(0, SeccompCmpOp::Ne, process)])?, not_zero(1)?]);
+    }
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(EPERM as u32), arch).ok()?;
+    let program: BpfProgram = filter.try_into().ok()?;
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for instruction in program {
+        bytes.extend_from_slice(&instruction.code.to_ne_bytes());
+        bytes.push(instruction.jt);
+        bytes.push(instruction.jf);
+        bytes.extend_from_slice(&instruction.k.to_ne_bytes());
+    }
+    Some(bytes)
 }

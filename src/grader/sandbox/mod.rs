@@ -3,9 +3,11 @@
 //! The server never confines itself: it starts `moa-workshop sandbox-exec` (the launcher),
 //! which confines its own fresh process (`confine.rs`) and then `execve`s the interpreter
 //! with an empty environment inside a private working directory that is deleted afterwards.
-//! It may be started before its input exists ([`Sandbox::start_python`]); the input is handed
-//! over once ([`Started::run`]), and the wall-clock limit counts from then. The server enforces
-//! that limit and the output cap, and kills the process group.
+//! Gradings use it once per fork server ([`Sandbox::start_zygote`], see `grader/zygote.rs`),
+//! whose children confine themselves further. A single run ([`Sandbox::start_python`], then
+//! [`Started::run`]: the probe, tests and the bench) gets its input once, its wall clock counts
+//! from then, and the server enforces that limit, the output cap and the watched quota of its
+//! working directory, and kills the process group.
 
 pub mod confine;
 
@@ -155,6 +157,19 @@ pub struct RunOutput {
     pub stderr: Vec<u8>,
     pub ending: Ending,
     pub elapsed: Duration,
+    /// The process's own CPU time (user + system), where it was reaped by someone who could
+    /// tell (the zygote, from `wait4`); None for a single run.
+    pub cpu: Option<Duration>,
+}
+
+/// A launcher started as the fork server (`--zygote`), with `socket` as its stdin.
+pub struct ZygoteProcess {
+    pub child: tokio::process::Child,
+    /// The launcher's pid, also its process group.
+    pub pid: i32,
+    pub stderr: Option<ChildStderr>,
+    /// Its working directory; children write nothing, so it stays empty.
+    _workdir: WorkDir,
 }
 
 impl Sandbox {
@@ -188,6 +203,38 @@ impl Sandbox {
         })
     }
 
+    /// Starts the launcher as the fork server: `python -I -S -B -c <script> --zygote <config>
+    /// <args>…` with `socket` as its stdin. Its own CPU, process and descriptor limits are
+    /// loose (it forks and holds a descriptor per running job, and never runs submitted code);
+    /// each child sets the real ones on itself, from `config`.
+    pub fn start_zygote(
+        &self,
+        script: &str,
+        config: &str,
+        args: &[String],
+        socket: std::os::fd::OwnedFd,
+    ) -> std::io::Result<ZygoteProcess> {
+        let workdir = WorkDir(Some(tempfile::Builder::new().prefix("moa-grade-").tempdir()?.keep()));
+        let limits = Limits {
+            cpu_seconds: u32::MAX as u64,
+            processes: self.limits.processes.max(4096),
+            open_files: self.limits.open_files.max(1024),
+            ..self.limits.clone()
+        };
+        let mut command = self.launcher_command_with(&limits, workdir.path(), false, true);
+        command
+            .arg(&self.interpreter.executable)
+            .args(["-I", "-S", "-B", "-c", script, "--zygote", config])
+            .args(args)
+            .current_dir(workdir.path())
+            .stdin(Stdio::from(socket))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn()?;
+        let pid = child.id().map(|p| p as i32).ok_or_else(|| std::io::Error::other("the launcher exited at once"))?;
+        Ok(ZygoteProcess { stderr: child.stderr.take(), child, pid, _workdir: workdir })
+    }
+
     /// Runs `script` confined, feeding `stdin` to it: [`Sandbox::start_python`], then [`Started::run`].
     pub async fn run_python(&self, script: &str, stdin: &[u8]) -> std::io::Result<RunOutput> {
         self.start_python(script, &[])?.run(stdin).await
@@ -199,8 +246,9 @@ impl Sandbox {
             .prefix("moa-probe-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        // As the fork server is confined (its seccomp filter differs a little from a single run's).
         let output = self
-            .launcher_command(workdir.path(), true)
+            .launcher_command_with(&self.limits, workdir.path(), true, true)
             .stdin(Stdio::null())
             .output()
             .await
@@ -211,11 +259,17 @@ impl Sandbox {
     }
 
     fn launcher_command(&self, workdir: &Path, probe: bool) -> Command {
-        let l = &self.limits;
+        self.launcher_command_with(&self.limits, workdir, probe, false)
+    }
+
+    fn launcher_command_with(&self, l: &Limits, workdir: &Path, probe: bool, zygote: bool) -> Command {
         let mut command = Command::new(&self.launcher);
         command.env_clear().kill_on_drop(true).arg("sandbox-exec");
         if probe {
             command.arg("--probe");
+        }
+        if zygote {
+            command.arg("--zygote");
         }
         for (flag, value) in [
             ("--cpu-seconds", l.cpu_seconds),
@@ -391,7 +445,7 @@ impl Started {
         if let Some(dir) = self.workdir.0.take() {
             let _ = tokio::task::spawn_blocking(move || remove_tree(&dir)).await;
         }
-        Ok(RunOutput { stdout: out, stderr: err, ending, elapsed: started.elapsed() })
+        Ok(RunOutput { stdout: out, stderr: err, ending, elapsed: started.elapsed(), cpu: None })
     }
 
     fn kill_group(&mut self) {
@@ -609,7 +663,12 @@ fn exit_ending(status: std::process::ExitStatus) -> Ending {
 /// Reads a pipe to its end into `kept`, keeping at most `cap` bytes; true when more came.
 /// With `stop_at_cap`, returns as soon as the cap is passed (the caller kills the writer);
 /// otherwise drains and drops the rest so the writer never blocks.
-async fn read_capped(mut pipe: impl AsyncRead + Unpin, cap: usize, stop_at_cap: bool, kept: &mut Vec<u8>) -> bool {
+pub(crate) async fn read_capped(
+    mut pipe: impl AsyncRead + Unpin,
+    cap: usize,
+    stop_at_cap: bool,
+    kept: &mut Vec<u8>,
+) -> bool {
     let mut buf = vec![0u8; 64 * 1024];
     let mut overflow = false;
     loop {
@@ -653,6 +712,10 @@ pub fn launcher_main(args: &[String]) -> i32 {
             "--workdir-files" => number(rest.next()).map(|v| c.limits.workdir_files = v).is_some(),
             "--no-namespaces" => {
                 c.limits.namespaces = false;
+                true
+            }
+            "--zygote" => {
+                c.zygote = true;
                 true
             }
             "--read" => rest.next().map(|v| c.read_only.push(v.into())).is_some(),
