@@ -472,6 +472,40 @@ fn apply_seccomp(zygote: bool) -> bool {
     seccompiler::apply_filter(&allow).is_ok() && seccompiler::apply_filter(&deny).is_ok()
 }
 
+/// Denies the calls that can reach another process (resource limits, scheduling, priority,
+/// signals) unless they name the caller: as 0, or as `me` (its pid; 0 when it cannot be
+/// known). Shared by the launcher's filter and the fork server's per-child filter.
+fn only_on_itself(rules: &mut BTreeMap<i64, Vec<SeccompRule>>, me: u64) -> Option<()> {
+    use libc::*;
+    let not_me = |arg: u8| rule(&[(arg, SeccompCmpOp::Ne, 0), (arg, SeccompCmpOp::Ne, me)]);
+    for call in [
+        SYS_prlimit64,
+        SYS_sched_getaffinity,
+        SYS_sched_setaffinity,
+        SYS_sched_getscheduler,
+        SYS_sched_setscheduler,
+        SYS_sched_getparam,
+        SYS_sched_setparam,
+        SYS_sched_getattr,
+        SYS_sched_setattr,
+    ] {
+        rules.insert(call, vec![not_me(0)?]);
+    }
+    // PRIO_PROCESS (0) / IOPRIO_WHO_PROCESS (1) of itself only: "who = 0" with PRIO_USER
+    // would mean every process of the server's uid.
+    for (call, process) in [
+        (SYS_setpriority, PRIO_PROCESS as u64),
+        (SYS_getpriority, PRIO_PROCESS as u64),
+        (SYS_ioprio_set, 1),
+        (SYS_ioprio_get, 1),
+    ] {
+        rules.insert(call, vec![rule(&[(0, SeccompCmpOp::Ne, process)])?, not_me(1)?]);
+    }
+    // Signals only to its own process group (pid 0).
+    rules.insert(SYS_kill, vec![rule(&[(0, SeccompCmpOp::Ne, 0)])?]);
+    Some(())
+}
+
 fn rule(conditions: &[(u8, SeccompCmpOp, u64)]) -> Option<SeccompRule> {
     let conditions = conditions
         .iter()
@@ -732,8 +766,6 @@ fn deny_list(zygote: bool) -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
     // A zygote's children inherit this filter with the zygote's pid baked in: there, the
     // caller may name itself only as 0, or a child could reach the zygote by its pid.
     let me = if zygote { 0 } else { (unsafe { getpid() }) as u64 };
-    // Denied unless `arg` names the caller: 0 or its own pid.
-    let not_me = |arg: u8| rule(&[(arg, SeccompCmpOp::Ne, 0), (arg, SeccompCmpOp::Ne, me)]);
     if zygote {
         for call in [SYS_clone, SYS_pidfd_open, SYS_setpgid] {
             rules.remove(&call);
@@ -761,31 +793,7 @@ fn deny_list(zygote: bool) -> Option<BTreeMap<i64, Vec<SeccompRule>>> {
         // Only a new process group of its own (a child, before its own filter refuses it).
         rules.insert(SYS_setpgid, vec![rule(&[(0, SeccompCmpOp::Ne, 0)])?, rule(&[(1, SeccompCmpOp::Ne, 0)])?]);
     }
-    for call in [
-        SYS_prlimit64,
-        SYS_sched_getaffinity,
-        SYS_sched_setaffinity,
-        SYS_sched_getscheduler,
-        SYS_sched_setscheduler,
-        SYS_sched_getparam,
-        SYS_sched_setparam,
-        SYS_sched_getattr,
-        SYS_sched_setattr,
-    ] {
-        rules.insert(call, vec![not_me(0)?]);
-    }
-    // PRIO_PROCESS (0) / IOPRIO_WHO_PROCESS (1) of itself only: "who = 0" with PRIO_USER
-    // would mean every process of the server's uid.
-    for (call, process) in [
-        (SYS_setpriority, PRIO_PROCESS as u64),
-        (SYS_getpriority, PRIO_PROCESS as u64),
-        (SYS_ioprio_set, 1),
-        (SYS_ioprio_get, 1),
-    ] {
-        rules.insert(call, vec![rule(&[(0, SeccompCmpOp::Ne, process)])?, not_me(1)?]);
-    }
-    // Signals only to its own process group (pid 0), as before.
-    rules.insert(SYS_kill, vec![rule(&[(0, SeccompCmpOp::Ne, 0)])?]);
+    only_on_itself(&mut rules, me)?;
     Some(rules)
 }
 
@@ -873,29 +881,8 @@ pub fn child_filter() -> Option<Vec<u8>> {
     let writing = (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | (O_TMPFILE & !O_DIRECTORY)) as u64;
     rules.insert(SYS_open, bits(1, writing)?);
     rules.insert(SYS_openat, bits(2, writing)?);
-    let not_zero = |arg: u8| rule(&[(arg, SeccompCmpOp::Ne, 0)]);
-    rules.insert(SYS_kill, vec![not_zero(0)?]);
-    for call in [
-        SYS_prlimit64,
-        SYS_sched_getaffinity,
-        SYS_sched_setaffinity,
-        SYS_sched_getscheduler,
-        SYS_sched_setscheduler,
-        SYS_sched_getparam,
-        SYS_sched_setparam,
-        SYS_sched_getattr,
-        SYS_sched_setattr,
-    ] {
-        rules.insert(call, vec![not_zero(0)?]);
-    }
-    for (call, process) in [
-        (SYS_setpriority, PRIO_PROCESS as u64),
-        (SYS_getpriority, PRIO_PROCESS as u64),
-        (SYS_ioprio_set, 1),
-        (SYS_ioprio_get, 1),
-    ] {
-        rules.insert(call, vec![rule(&[(0, SeccompCmpOp::Ne, process)])?, not_zero(1)?]);
-    }
+    // A child's pid is not known when this is compiled: it may name itself only as 0.
+    only_on_itself(&mut rules, 0)?;
     let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(EPERM as u32), arch).ok()?;
     let program: BpfProgram = filter.try_into().ok()?;
     let mut bytes = Vec::with_capacity(program.len() * 8);
