@@ -3,7 +3,7 @@
 //! the original buggy code (honest score: 0) score 120, or bent the report, before the harness
 //! kept its state out of reach.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -342,7 +342,7 @@ async fn the_cpu_limit_is_still_called_the_cpu_limit() {
 
 #[tokio::test]
 async fn every_example_still_gets_its_points_with_the_stronger_harness() {
-    // Quick guard beside tests/grader.rs: the full-marks and the trimmed examples.
+    // Quick guard beside tests/it/grader.rs: the full-marks and the trimmed examples.
     let grader = grader_with(|_| {}).await;
     assert_eq!(grade(&grader, &example("02_full_marks.py")).await.total, 120);
     let report = grade(&grader, &example("03_division_fix_only.py")).await;

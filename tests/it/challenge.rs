@@ -1,7 +1,7 @@
 //! The challenge flow against a fake LLM: generate (an MoA run that stores the extracted
 //! function) → submit (graded in the sandbox) → leaderboard.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +10,8 @@ use common::fake_llm::FakeLlm;
 use common::moa::{config, named, read_events, spawn_with_fake};
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
-const ASCENDING: &str = include_str!("fixtures/grader-examples/04_ascending_sort.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
+const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_sort.py");
 
 /// The main model answers with fenced code: the ascending-sort version when the prompt asks
 /// for "variant B", the full-marks one otherwise. Layer agents give short notes.

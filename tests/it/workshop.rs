@@ -1,7 +1,7 @@
 //! Submissions, the leaderboard and the organizer view over HTTP, on a real SQLite file.
-//! Generations are stored directly here; `tests/challenge.rs` makes them through the MoA run.
+//! Generations are stored directly here; `tests/it/challenge.rs` makes them through the MoA run.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use futures_util::StreamExt;
@@ -9,8 +9,8 @@ use moa_workshop::config::Secret;
 use moa_workshop::store::{generations, participants};
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
-const ASCENDING: &str = include_str!("fixtures/grader-examples/04_ascending_sort.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
+const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_sort.py");
 
 /// Stores a generation for `name` (claiming the name first) and returns its id.
 async fn generation(app: &TestApp, name: &str, code: &str) -> String {

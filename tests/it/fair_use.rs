@@ -1,7 +1,7 @@
 //! Fair use (issue 13): one client cannot spend the room's key, fill `MOA_MAX_RUNS` or hold
 //! the grader for everyone else; each refusal is a 429 with a sentence and Retry-After.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use common::fake_llm::FakeLlm;
 use common::moa::{config, spawn_with_fake};
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
 
 fn small() -> Value {
     config("big-main", 1, &[("a", "fast-a")])

@@ -1,6 +1,6 @@
 //! The grader end to end: real Python in the real sandbox, points checked against the rubric.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
