@@ -200,8 +200,16 @@ pub fn own_identity(c: &Confinement) -> Result<Result<u32, String>, String> {
     use rustix::thread::{CapabilitySet, CapabilitySets, capabilities, set_capabilities};
     let Some((uid, gid)) = c.identity else { return Ok(Err("MOA_SANDBOX_UID=off".into())) };
     let held = capabilities(None).map_or(CapabilitySet::empty(), |sets| sets.effective);
-    if !held.contains(CapabilitySet::SETUID | CapabilitySet::SETGID) {
-        let why = if rustix::process::geteuid().is_root() { "no CAP_SETUID/CAP_SETGID" } else { "not root" };
+    // Switching needs the first two, handing over the working directory the third, and the
+    // server (as privileged as its launcher) needs the last to still kill a sandbox of
+    // another uid at the wall clock.
+    let needed = CapabilitySet::SETUID | CapabilitySet::SETGID | CapabilitySet::CHOWN | CapabilitySet::KILL;
+    if !held.contains(needed) {
+        let why = if rustix::process::geteuid().is_root() {
+            "no CAP_SETUID, CAP_SETGID, CAP_CHOWN and CAP_KILL"
+        } else {
+            "not root"
+        };
         return Ok(Err(why.into()));
     }
     let failed = |what: &str, e: rustix::io::Errno| format!("{what}: {e}");

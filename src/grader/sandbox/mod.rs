@@ -42,7 +42,8 @@ pub struct Limits {
     /// holds either way).
     pub namespaces: bool,
     /// The uid and gid every sandbox runs as where the server may switch to them (it has
-    /// CAP_SETUID and CAP_SETGID, as root does); None keeps the server's (`MOA_SANDBOX_UID`).
+    /// CAP_SETUID, CAP_SETGID, CAP_CHOWN and CAP_KILL, as root does); None keeps the server's
+    /// (`MOA_SANDBOX_UID`).
     pub uid: Option<(u32, u32)>,
     /// Set when the uid was asked for by name: a Python it cannot read is then an error
     /// rather than a reason to keep the server's uid.
