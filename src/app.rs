@@ -131,7 +131,7 @@ impl App {
             let _ = shutdown.send(true);
         })
         .await;
-        // Open requests are done: the interpreters waiting for submissions are not needed.
+        // Open requests are done: the fork server and its children are not needed any more.
         if let Ok(grader) = &self.state.grader {
             grader.shutdown();
         }
@@ -149,6 +149,14 @@ async fn start_grader(
     grader_settings.limits.wall = settings.grade_timeout;
     grader_settings.limits.cpu_seconds = settings.grade_timeout.as_secs();
     grader_settings.limits.namespaces = settings.sandbox_namespaces;
+    match settings.sandbox_uid {
+        crate::config::SandboxUid::Automatic => {}
+        crate::config::SandboxUid::Off => grader_settings.limits.uid = None,
+        crate::config::SandboxUid::Given { uid, gid } => {
+            grader_settings.limits.uid = Some((uid, gid));
+            grader_settings.limits.uid_required = true;
+        }
+    }
     if let Some(n) = settings.grade_concurrency {
         grader_settings.concurrency = n;
     }

@@ -105,8 +105,10 @@ pub struct Settings {
     /// Gradings at once (`MOA_GRADE_CONCURRENCY`, default: CPUs) and waiting (`MOA_GRADE_QUEUE`).
     pub grade_concurrency: Option<usize>,
     pub grade_queue: Option<usize>,
-    /// Sandboxed interpreters kept started for the next submissions (`MOA_GRADE_PREWARM`,
-    /// default: the grading concurrency; 0 starts one per submission).
+    /// Start the fork server (one confined interpreter with the harness loaded, forking a child
+    /// per submission) with the server and restart it in the background when it dies
+    /// (`MOA_GRADE_PREWARM`, default: the grading concurrency, i.e. on; 0 starts it with the
+    /// first submission).
     pub grade_prewarm: Option<usize>,
     /// Wall-clock limit of one grading run (`MOA_GRADE_TIMEOUT_SECS`).
     pub grade_timeout: Duration,
@@ -173,6 +175,44 @@ pub struct Settings {
     /// The challenges attendees may pick at start-up (`MOA_CHALLENGES`, ids separated by
     /// commas; default: the default challenge). The organizer page can change them.
     pub active_challenges: Vec<String>,
+    /// The uid each sandbox runs as where the server may switch to it (`MOA_SANDBOX_UID`:
+    /// `uid` or `uid:gid`, `off`; default 61000 when the server runs as root).
+    pub sandbox_uid: SandboxUid,
+}
+
+/// Which uid the sandboxes run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxUid {
+    /// The grader's default uid where the server may switch (root); the server's own where it
+    /// may not, or where that uid could not read the Python installation.
+    #[default]
+    Automatic,
+    /// The server's uid, always.
+    Off,
+    /// This uid and gid where the server may switch; a Python they cannot read is an error.
+    Given { uid: u32, gid: u32 },
+}
+
+impl SandboxUid {
+    pub fn parse(value: &str) -> Result<SandboxUid, String> {
+        let value = value.trim().to_ascii_lowercase();
+        match value.as_str() {
+            "" | "auto" => return Ok(SandboxUid::Automatic),
+            "off" | "false" | "no" => return Ok(SandboxUid::Off),
+            _ => {}
+        }
+        let id = |text: &str| text.trim().parse::<u32>().ok().filter(|&n| n != 0 && n != u32::MAX);
+        let (uid, gid) = match value.split_once(':') {
+            Some((uid, gid)) => (id(uid), id(gid)),
+            None => (id(&value), id(&value)),
+        };
+        match (uid, gid) {
+            (Some(uid), Some(gid)) => Ok(SandboxUid::Given { uid, gid }),
+            _ => {
+                Err(format!("MOA_SANDBOX_UID must be a uid other than 0 (e.g. 61000), uid:gid, or off, not {value:?}"))
+            }
+        }
+    }
 }
 
 /// How `serve` writes its log lines to stderr.
@@ -413,6 +453,7 @@ impl Settings {
             active_challenges: get("MOA_CHALLENGES")
                 .map(|list| list.split(',').map(str::trim).filter(|id| !id.is_empty()).map(String::from).collect())
                 .unwrap_or_default(),
+            sandbox_uid: get("MOA_SANDBOX_UID").map(|v| SandboxUid::parse(&v)).transpose()?.unwrap_or_default(),
         })
     }
 
@@ -457,6 +498,18 @@ fn base_url(variable: &str, value: Option<&str>) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sandbox_uid_is_a_uid_a_pair_or_off_and_never_root() {
+        assert_eq!(SandboxUid::parse("").unwrap(), SandboxUid::Automatic);
+        assert_eq!(SandboxUid::parse("off").unwrap(), SandboxUid::Off);
+        assert_eq!(SandboxUid::parse("61000").unwrap(), SandboxUid::Given { uid: 61000, gid: 61000 });
+        assert_eq!(SandboxUid::parse(" 70000:70001 ").unwrap(), SandboxUid::Given { uid: 70000, gid: 70001 });
+        for bad in ["0", "0:5", "5:0", "-1", "nobody", "4294967295", "1:2:3"] {
+            let error = SandboxUid::parse(bad).unwrap_err();
+            assert!(error.contains("MOA_SANDBOX_UID"), "{bad}: {error}");
+        }
+    }
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {

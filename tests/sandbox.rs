@@ -612,3 +612,141 @@ def calculate_user_metrics(users, start_date, end_date):
     assert_eq!(grader.zygote_pid(), Some(zygote));
     assert!(common::grading::alive(zygote));
 }
+
+fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+// The finding behind these: the sandbox kept the server's uid, so the kernel's same-uid rules
+// (signals, prlimit, priorities) let it reach the server's processes, and a file only the
+// server's uid may read was readable wherever Landlock let it look.
+#[tokio::test]
+async fn as_root_the_sandbox_runs_as_a_uid_of_its_own() {
+    let server = unsafe { libc::geteuid() };
+    for namespaces in modes() {
+        let layers = sandbox_in(Duration::from_secs(5), namespaces).await.probe_layers().await.unwrap();
+        let (out, _) = run_in(
+            Duration::from_secs(10),
+            namespaces,
+            "import os\nprint('IDS', os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups())",
+        )
+        .await;
+        if is_root() {
+            assert_eq!(layers.own_uid, Some(61000), "{}", layers.summary());
+            assert!(layers.summary().contains("own uid: 61000"), "{}", layers.summary());
+            assert!(out.contains("IDS 61000 61000 61000 61000 []"), "namespaces {namespaces}: {out}");
+        } else {
+            assert_eq!((layers.own_uid, layers.own_uid_off.as_str()), (None, "not root"), "{}", layers.summary());
+            assert!(layers.summary().contains("own uid: off (not root)"), "{}", layers.summary());
+            assert!(out.contains(&format!("IDS {server} {server}")), "namespaces {namespaces}: {out}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_file_only_the_servers_uid_may_read_is_unreadable_even_where_landlock_allows_it() {
+    if !is_root() {
+        eprintln!("not root: the sandbox keeps the server's uid, which can read what it owns");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (secret, public) = (dir.path().join("secret.env"), dir.path().join("public.txt"));
+    std::fs::write(&secret, "ORGANIZER_TOKEN=hunter2-private").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&public, "anyone").unwrap();
+    std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The server (this process) reads it.
+    assert!(std::fs::read_to_string(&secret).unwrap().contains("hunter2"));
+    for namespaces in modes() {
+        // Landlock lets the sandbox read this directory, as it does Python's installation.
+        let mut sandbox = sandbox_in(Duration::from_secs(10), namespaces).await;
+        sandbox.interpreter.paths.push(dir.path().to_path_buf());
+        let path = sandbox.interpreter.import_path.clone();
+        let pool = moa_workshop::grader::pool::Pool::new(sandbox, moa_workshop::grader::HARNESS, path, 1);
+        let script = format!(
+            r#"
+for path in ({public:?}, {secret:?}):
+    try:
+        print("READ", path, open(path).read())
+    except OSError as e:
+        print("DENIED", path, type(e).__name__)
+"#,
+            public = public.display().to_string(),
+            secret = secret.display().to_string(),
+        );
+        let output = pool.run_script(&script).await.unwrap();
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(out.contains(&format!("READ {} anyone", public.display())), "namespaces {namespaces}: {out}");
+        assert!(
+            out.contains(&format!("DENIED {} PermissionError", secret.display())) && !out.contains("hunter2"),
+            "namespaces {namespaces}: {out}"
+        );
+    }
+}
+
+/// In a forked child of this process (the "server", as root): takes the sandbox's identity (or
+/// not), drops every capability as the launcher does, and tries, with no seccomp filter and no
+/// Landlock, to signal this process, read its limits, renice it and pin it. Returns a bit per
+/// call that worked (64: the switch failed).
+fn reach_parent_from_a_child(identity: Option<(u32, u32)>) -> i32 {
+    let parent = unsafe { libc::getpid() };
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0);
+    if child == 0 {
+        let c = moa_workshop::grader::sandbox::confine::Confinement { identity, ..Default::default() };
+        let switched = moa_workshop::grader::sandbox::confine::own_identity(&c);
+        if identity.is_some() && !matches!(switched, Ok(Ok(_))) {
+            unsafe { libc::_exit(64) };
+        }
+        let none = rustix::thread::CapabilitySets {
+            effective: rustix::thread::CapabilitySet::empty(),
+            permitted: rustix::thread::CapabilitySet::empty(),
+            inheritable: rustix::thread::CapabilitySet::empty(),
+        };
+        if rustix::thread::set_capabilities(None, none).is_err() {
+            unsafe { libc::_exit(64) };
+        }
+        let mut reached = 0;
+        unsafe {
+            if libc::kill(parent, 0) == 0 {
+                reached |= 1;
+            }
+            let mut old: libc::rlimit64 = std::mem::zeroed();
+            if libc::prlimit64(parent, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) == 0 {
+                reached |= 2;
+            }
+            let nice = libc::getpriority(libc::PRIO_PROCESS, parent as libc::id_t);
+            if libc::setpriority(libc::PRIO_PROCESS, parent as libc::id_t, nice) == 0 {
+                reached |= 4;
+            }
+            let mut cpus: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            if libc::sched_getaffinity(parent, size, &mut cpus) == 0
+                && libc::sched_setaffinity(parent, size, &cpus) == 0
+            {
+                reached |= 8;
+            }
+            libc::_exit(reached);
+        }
+    }
+    let mut status = 0;
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    assert!(libc::WIFEXITED(status), "{status}");
+    libc::WEXITSTATUS(status)
+}
+
+#[test]
+fn the_own_uid_alone_keeps_signals_limits_and_scheduling_away_from_the_server() {
+    if !is_root() {
+        eprintln!("not root: no uid to switch to");
+        return;
+    }
+    // Without its own uid, a child with no capability at all still signals its root parent and
+    // reads its limits by the same-uid rules: what seccomp alone stood in front of. (Priority
+    // and affinity need the caller's capabilities to cover the target's, which a root server's
+    // do not; against a server of the same uid without capabilities, they work too.)
+    assert_eq!(reach_parent_from_a_child(None), 1 | 2);
+    assert_eq!(reach_parent_from_a_child(Some((61000, 61000))), 0);
+}

@@ -126,12 +126,27 @@ impl Grader {
             return Err("no challenge to grade".into());
         }
         let interpreter = Interpreter::discover(&settings.python).await?;
-        let sandbox = Sandbox {
+        let mut sandbox = Sandbox {
             launcher: settings.launcher.clone(),
             interpreter: interpreter.clone(),
             limits: settings.limits.clone(),
         };
-        let layers = sandbox.probe_layers().await?;
+        let mut layers = sandbox.probe_layers().await?;
+        if let (Some(uid), Some(path)) = (layers.own_uid, layers.python_unreadable.clone()) {
+            let problem = format!(
+                "the sandbox's own uid {uid} cannot read {path}, part of the Python interpreter {}: install \
+                 Python where every user can read it, or point MOA_PYTHON at one that is (e.g. /usr/bin/python3)",
+                interpreter.executable.display()
+            );
+            if sandbox.limits.uid_required {
+                return Err(format!("{problem}; or set MOA_SANDBOX_UID=off"));
+            }
+            // Not asked for by name: grading keeps working, with the server's uid, and says so.
+            tracing::warn!("{problem}; the sandbox keeps the server's uid");
+            sandbox.limits.uid = None;
+            layers = sandbox.probe_layers().await?;
+            layers.own_uid_off = format!("uid {uid} cannot read {path}");
+        }
         let mut preload: Vec<String> = vec!["random".into()];
         for c in challenges.all() {
             for module in c.rules.prebound.iter().chain(c.rules.imports.keys()) {

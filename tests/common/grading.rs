@@ -9,6 +9,7 @@ use moa_workshop::grader::{Challenge, Challenges, GradeReport, Grader, GraderSet
 
 pub fn settings() -> GraderSettings {
     let mut settings = GraderSettings::new(super::launcher());
+    settings.python = super::python();
     settings.limits.namespaces = namespaces_wanted();
     settings
 }
@@ -47,7 +48,7 @@ pub async fn sandbox(wall: Duration) -> Sandbox {
 
 /// The sandbox alone, with or without namespaces.
 pub async fn sandbox_in(wall: Duration, namespaces: bool) -> Sandbox {
-    let interpreter = Interpreter::discover("python3").await.expect("python3 is installed");
+    let interpreter = Interpreter::discover(&super::python()).await.expect("python3 is installed");
     let mut limits = settings().limits;
     limits.wall = wall;
     limits.namespaces = namespaces;

@@ -19,6 +19,14 @@ pub fn launcher() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_moa-workshop"))
 }
 
+/// The Python the grader runs in tests: the system's where there is one, because as root the
+/// sandbox runs as a uid of its own, which cannot read an interpreter installed under `/root`
+/// (pyenv's, say); otherwise `python3` on PATH.
+pub fn python() -> String {
+    let system = std::path::Path::new("/usr/bin/python3");
+    if system.exists() { system.display().to_string() } else { "python3".into() }
+}
+
 /// Tokens of the participants tests claimed, by database URL and name.
 static TOKENS: std::sync::Mutex<std::collections::BTreeMap<(String, String), String>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
@@ -116,6 +124,7 @@ pub fn test_settings(dir: &tempfile::TempDir) -> Settings {
     let mut settings = Settings::from_lookup(|_| None).expect("defaults are valid");
     settings.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
     settings.listen = "127.0.0.1:0".into();
+    settings.python = python();
     settings
 }
 

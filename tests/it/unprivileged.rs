@@ -146,6 +146,8 @@ async fn the_image_user_grades_with_every_sandbox_layer_and_hostile_code_reaches
         ] {
             assert_eq!(sandbox[layer], namespaces, "{layer}: {health}");
         }
+        // The image user cannot switch to a uid of its own, and healthz says so.
+        assert!(sandbox["own_uid"].is_null() && sandbox["own_uid_off"] == "not root", "{health}");
         if sandbox["landlock_abi"].as_i64().unwrap_or(0) > 0 {
             assert_eq!(sandbox["landlock"], "full", "{health}");
         }

@@ -1,8 +1,10 @@
 //! The confinement the launcher applies before it becomes the Python interpreter.
 //!
 //! This runs in a fresh, single-threaded process (`moa-workshop sandbox-exec`), never in the
-//! server, so it may allocate and fail freely. Order matters: new session first (so the
-//! server can kill the whole group), inherited descriptors closed, then namespaces (the
+//! server, so it may allocate and fail freely. Order matters: the sandbox's own uid first
+//! (where the server may arrange one; a change of uid clears the parent-death signal, which
+//! is armed after it), new session (so the server can kill the whole group), inherited
+//! descriptors closed, then namespaces (the
 //! launcher forks once so that Python is the first process of its own PID namespace), the
 //! working directory's tmpfs and a private `/proc`, limits, capabilities, Landlock, and
 //! seccomp last, because seccomp forbids some of the calls the earlier steps need.
@@ -38,6 +40,9 @@ pub struct Confinement {
     /// (which confine themselves further before any submission runs, see [`child_filter`]),
     /// talk over the socket it inherited as stdin, and name processes by pid only as 0.
     pub zygote: bool,
+    /// The uid and gid the sandbox runs as, where the launcher may switch to them
+    /// (CAP_SETUID and CAP_SETGID); None keeps the server's.
+    pub identity: Option<(u32, u32)>,
 }
 
 /// Which layers actually took effect, reported by `sandbox-exec --probe`.
@@ -67,6 +72,14 @@ pub struct Layers {
     pub mount_namespace: bool,
     /// The working directory is a size- and file-count-capped tmpfs, gone with the run.
     pub workdir_tmpfs: bool,
+    /// The uid the sandbox runs as when it is not the server's (no process of the server's
+    /// uid is reachable by the kernel's same-uid rules, no file only that uid reads is readable).
+    pub own_uid: Option<u32>,
+    /// Why the sandbox keeps the server's uid (empty when `own_uid` is set).
+    pub own_uid_off: String,
+    /// A path of the interpreter's the sandbox could not open (then Python cannot run there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub python_unreadable: Option<String>,
 }
 
 impl Layers {
@@ -83,7 +96,7 @@ impl Layers {
         .collect();
         format!(
             "process group: {}, rlimits: {}, capabilities dropped: {}, landlock: {} (ABI {}), seccomp: {}, \
-             inherited fds closed: {}, namespaces: {}, workdir: {}",
+             inherited fds closed: {}, namespaces: {}, workdir: {}, own uid: {}",
             on_off(self.new_session),
             on_off(self.rlimits),
             on_off(self.capabilities_dropped),
@@ -97,6 +110,10 @@ impl Layers {
             on_off(self.inherited_fds_closed),
             if namespaces.is_empty() { "none (seccomp allow-list only)".to_string() } else { namespaces.join("+") },
             if self.workdir_tmpfs { "capped tmpfs" } else { "directory on disk" },
+            match self.own_uid {
+                Some(uid) => uid.to_string(),
+                None => format!("off ({})", self.own_uid_off),
+            },
         )
     }
 
@@ -171,6 +188,83 @@ pub fn confine(c: &Confinement, layers: &mut Layers) {
     layers.seccomp_allow_list = layers.seccomp;
 }
 
+/// The sandbox's own uid and gid, taken first, while the launcher is still as privileged as
+/// the server: the working directory on disk becomes theirs, then the gid, no supplementary
+/// group, the uid (real, effective and saved, so there is no way back). The capabilities
+/// survive the switch for the namespaces and mounts that follow; `confine` drops them all.
+/// Ok(Ok(uid)) once switched, Ok(Err(why)) where the server's uid is kept, Err when a switch
+/// that was possible failed half-way (the launcher then refuses to run).
+pub fn own_identity(c: &Confinement) -> Result<Result<u32, String>, String> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::process::{Gid, Uid};
+    use rustix::thread::{CapabilitySet, CapabilitySets, capabilities, set_capabilities};
+    let Some((uid, gid)) = c.identity else { return Ok(Err("MOA_SANDBOX_UID=off".into())) };
+    let held = capabilities(None).map_or(CapabilitySet::empty(), |sets| sets.effective);
+    // Switching needs the first two, handing over the working directory the third, and the
+    // server (as privileged as its launcher) needs the last to still kill a sandbox of
+    // another uid at the wall clock.
+    let needed = CapabilitySet::SETUID | CapabilitySet::SETGID | CapabilitySet::CHOWN | CapabilitySet::KILL;
+    if !held.contains(needed) {
+        let why = if rustix::process::geteuid().is_root() {
+            "no CAP_SETUID, CAP_SETGID, CAP_CHOWN and CAP_KILL"
+        } else {
+            "not root"
+        };
+        return Ok(Err(why.into()));
+    }
+    let failed = |what: &str, e: rustix::io::Errno| format!("{what}: {e}");
+    let (u, g) = (Uid::from_raw(uid), Gid::from_raw(gid));
+    if let Some(dir) = &c.read_write {
+        // Used without namespaces (with them, a tmpfs of the sandbox's own covers it). The
+        // server made it; opened without following a link.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd =
+            rustix::fs::open(dir, flags, Mode::empty()).map_err(|e| failed("cannot open the working directory", e))?;
+        rustix::fs::fchown(&fd, Some(u), Some(g)).map_err(|e| failed("cannot hand over the working directory", e))?;
+    }
+    let before = capabilities(None).map_err(|e| failed("cannot read the capabilities", e))?;
+    rustix::thread::set_keep_capabilities(true).map_err(|e| failed("cannot keep the capabilities", e))?;
+    // Per thread: the launcher has one.
+    rustix::thread::set_thread_res_gid(g, g, g).map_err(|e| failed("setresgid", e))?;
+    rustix::thread::set_thread_groups(&[]).map_err(|e| failed("setgroups", e))?;
+    rustix::thread::set_thread_res_uid(u, u, u).map_err(|e| failed("setresuid", e))?;
+    let _ = rustix::thread::set_keep_capabilities(false);
+    // Leaving uid 0 emptied the effective set (the permitted one was kept).
+    let restored = CapabilitySets {
+        effective: before.permitted,
+        permitted: before.permitted,
+        inheritable: CapabilitySet::empty(),
+    };
+    set_capabilities(None, restored).map_err(|e| failed("cannot restore the capabilities", e))?;
+    // The change of uid made the process non-dumpable, which hands /proc/self to root (its uid
+    // map could not be written); Python, being an ordinary execve of the same uid, would be
+    // dumpable again anyway.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::Dumpable)
+        .map_err(|e| failed("cannot restore dumpability", e))?;
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    let (mut rg, mut eg, mut sg) = (0, 0, 0);
+    let switched =
+        unsafe { libc::getresuid(&mut r, &mut e, &mut s) == 0 && libc::getresgid(&mut rg, &mut eg, &mut sg) == 0 }
+            && [r, e, s] == [uid; 3]
+            && [rg, eg, sg] == [gid; 3]
+            && rustix::process::getgroups().is_ok_and(|groups| groups.is_empty());
+    if !switched {
+        return Err(format!("the uid and gid are not {uid} and {gid} after the switch"));
+    }
+    Ok(Ok(uid))
+}
+
+/// The first of the interpreter's files and directories that this (confined) process cannot
+/// open: a Python installed where the sandbox's uid cannot read it (under `/root`, say).
+pub fn first_unreadable(c: &Confinement) -> Option<String> {
+    use rustix::fs::{Mode, OFlags};
+    c.executables
+        .iter()
+        .chain(&c.read_only)
+        .find(|path| rustix::fs::open(path.as_path(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).is_err())
+        .map(|path| path.display().to_string())
+}
+
 fn close_inherited_fds() -> bool {
     // close_range(2) (Linux 5.9); on failure, close one by one up to the descriptor limit.
     if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } == 0 {
@@ -184,7 +278,8 @@ fn close_inherited_fds() -> bool {
 }
 
 /// User (same uid and gid inside), PID, IPC, network, mount and UTS namespaces, all or none.
-/// As root without a user namespace (it may be refused where plain unshare is not).
+/// With CAP_SYS_ADMIN (root, or the sandbox's own uid with the capabilities it kept) without a
+/// user namespace where one is refused (plain unshare may not be).
 fn enter_namespaces(layers: &mut Layers) {
     let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
     let others =
@@ -201,7 +296,7 @@ fn enter_namespaces(layers: &mut Layers) {
             return;
         }
         layers.user_namespace = true;
-    } else if uid != 0 || unsafe { rustix::thread::unshare_unsafe(others) }.is_err() {
+    } else if unsafe { rustix::thread::unshare_unsafe(others) }.is_err() {
         return;
     }
     layers.pid_namespace = true;

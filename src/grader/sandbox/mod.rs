@@ -41,7 +41,19 @@ pub struct Limits {
     /// allows it (`MOA_SANDBOX_NAMESPACES=off` switches them off; the seccomp allow-list
     /// holds either way).
     pub namespaces: bool,
+    /// The uid and gid every sandbox runs as where the server may switch to them (it has
+    /// CAP_SETUID, CAP_SETGID, CAP_CHOWN and CAP_KILL, as root does); None keeps the server's
+    /// (`MOA_SANDBOX_UID`).
+    pub uid: Option<(u32, u32)>,
+    /// Set when the uid was asked for by name: a Python it cannot read is then an error
+    /// rather than a reason to keep the server's uid.
+    pub uid_required: bool,
 }
+
+/// The sandbox's uid (and gid) unless told otherwise: outside what Debian's and systemd's
+/// conventions hand out (regular users stop at 60000, systemd's dynamic users start at
+/// 61184, subordinate uid ranges at 100000), so no login, service or container owns it.
+pub const DEFAULT_SANDBOX_UID: u32 = 61000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -57,6 +69,8 @@ impl Default for Limits {
             workdir_kib: 16 * 1024,
             workdir_files: 256,
             namespaces: true,
+            uid: Some((DEFAULT_SANDBOX_UID, DEFAULT_SANDBOX_UID)),
+            uid_required: false,
         }
     }
 }
@@ -284,6 +298,9 @@ impl Sandbox {
         }
         if !l.namespaces {
             command.arg("--no-namespaces");
+        }
+        if let Some((uid, gid)) = l.uid {
+            command.arg("--uid").arg(uid.to_string()).arg("--gid").arg(gid.to_string());
         }
         for path in self.interpreter.read_paths() {
             command.arg("--read").arg(path);
@@ -688,7 +705,7 @@ pub(crate) async fn read_capped(
     }
 }
 
-/// `moa-workshop sandbox-exec [--probe] [limits] [--read P]… [--write D] [--exec X] -- PROGRAM ARGS…`
+/// `moa-workshop sandbox-exec [--probe] [limits] [--uid U [--gid G]] [--read P]… [--write D] [--exec X] -- PROGRAM ARGS…`
 ///
 /// Confines this process and replaces it with PROGRAM. Returns the exit code on failure.
 pub fn launcher_main(args: &[String]) -> i32 {
@@ -697,6 +714,7 @@ pub fn launcher_main(args: &[String]) -> i32 {
     let mut rest = args.iter();
     let number = |v: Option<&String>| v.and_then(|v| v.parse::<u64>().ok());
     let mut program = Vec::new();
+    let (mut uid, mut gid) = (None, None);
     while let Some(arg) = rest.next() {
         let ok = match arg.as_str() {
             "--probe" => {
@@ -718,6 +736,8 @@ pub fn launcher_main(args: &[String]) -> i32 {
                 c.zygote = true;
                 true
             }
+            "--uid" => number(rest.next()).and_then(|v| u32::try_from(v).ok()).map(|v| uid = Some(v)).is_some(),
+            "--gid" => number(rest.next()).and_then(|v| u32::try_from(v).ok()).map(|v| gid = Some(v)).is_some(),
             "--read" => rest.next().map(|v| c.read_only.push(v.into())).is_some(),
             "--write" => rest.next().map(|v| c.read_write = Some(v.into())).is_some(),
             "--exec" => rest.next().map(|v| c.executables.push(v.into())).is_some(),
@@ -732,11 +752,23 @@ pub fn launcher_main(args: &[String]) -> i32 {
             return 2;
         }
     }
+    c.identity = uid.map(|uid| (uid, gid.unwrap_or(uid)));
+    let identity = match confine::own_identity(&c) {
+        Ok(identity) => identity,
+        Err(error) => {
+            eprintln!("sandbox-exec: refusing to run: cannot switch to the sandbox's own uid: {error}");
+            return 126;
+        }
+    };
     if !confine::die_with_parent() {
         eprintln!("sandbox-exec: refusing to run: the server that started it is gone");
         return 125;
     }
     let mut layers = confine::prepare(&c);
+    (layers.own_uid, layers.own_uid_off) = match identity {
+        Ok(uid) => (Some(uid), String::new()),
+        Err(why) => (None, why),
+    };
     if layers.pid_namespace
         && let Err(error) = confine::fork_into_pid_namespace()
     {
@@ -745,6 +777,7 @@ pub fn launcher_main(args: &[String]) -> i32 {
     }
     confine::confine(&c, &mut layers);
     if probe {
+        layers.python_unreadable = confine::first_unreadable(&c);
         println!("{}", serde_json::to_string(&layers).unwrap_or_default());
         return 0;
     }
