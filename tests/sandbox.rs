@@ -664,7 +664,7 @@ async fn a_file_only_the_servers_uid_may_read_is_unreadable_even_where_landlock_
         let mut sandbox = sandbox_in(Duration::from_secs(10), namespaces).await;
         sandbox.interpreter.paths.push(dir.path().to_path_buf());
         let path = sandbox.interpreter.import_path.clone();
-        let pool = moa_workshop::grader::pool::Pool::new(sandbox, moa_workshop::grader::HARNESS, path, 1);
+        let pool = moa_workshop::grader::pool::Pool::new(sandbox, moa_workshop::grader::HARNESS, path, 1, Vec::new());
         let script = format!(
             r#"
 for path in ({public:?}, {secret:?}):
