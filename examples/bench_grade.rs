@@ -143,7 +143,8 @@ async fn measure(namespaces: bool, runs: usize, list: &Arc<Vec<Submission>>) -> 
     if let Some(n) = std::env::var("MOA_GRADE_CONCURRENCY").ok().and_then(|v| v.parse::<usize>().ok()) {
         settings.concurrency = n.max(1);
     }
-    let grader = Arc::new(Grader::start(settings).await?);
+    let challenges = Arc::new(moa_workshop::grader::Challenges::load(None)?);
+    let grader = Arc::new(Grader::start(settings, challenges).await?);
     // Warm-up: the page cache, the allocator and the fork server, not part of the figures.
     for submission in list.iter() {
         grade_one(&grader, submission).await?;
@@ -233,7 +234,7 @@ async fn breakdown(grading: &Figures) -> Result<(), String> {
             }
         }
     };
-    let config = child_config(&sandbox.limits)?;
+    let config = child_config(&sandbox.limits, &[])?;
     let args = sandbox.interpreter.import_path.clone();
     let times = 40;
     let once = [
@@ -259,7 +260,7 @@ async fn breakdown(grading: &Figures) -> Result<(), String> {
     starts.0.sort();
     let start = (percentile(&starts.0, 0.5), starts.1 / times as u32);
     // A bare child: fork, its own confinement, the job handed over and the child reaped.
-    let pool = Pool::new((*sandbox).clone(), HARNESS, args.clone(), 1);
+    let pool = Pool::new((*sandbox).clone(), HARNESS, args.clone(), 1, Vec::new());
     pool.run_script("pass").await?;
     let (mut walls, mut child_cpu) = (Vec::new(), Duration::ZERO);
     let (server_before, _) = cpu_time();
@@ -368,7 +369,7 @@ for level in range(6):
 "#;
 
 async fn layer_costs(python: &Path) -> Result<(), String> {
-    let config = child_config(&Default::default())?;
+    let config = child_config(&Default::default(), &[])?;
     let output = tokio::process::Command::new(python)
         .args(["-I", "-c", LAYERS, &config])
         .output()

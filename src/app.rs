@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Settings;
-use crate::grader::{Grader, GraderSettings};
+use crate::grader::{Challenges, Grader, GraderSettings};
 use crate::llm::{Catalog, ChatProvider, ClientLimits, OpenAiProvider};
 use crate::store::{self, Pool};
 use crate::web;
@@ -22,6 +22,8 @@ pub struct AppState {
     pub pool: Pool,
     /// The grader, or the sentence explaining why grading is unavailable.
     pub grader: Result<Arc<Grader>, String>,
+    /// Every challenge this server offers (the grader grades these same ones).
+    pub challenges: Arc<Challenges>,
     /// Flips to true when the server starts shutting down, so long streams can end.
     pub shutdown: watch::Receiver<bool>,
     /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
@@ -63,7 +65,17 @@ impl App {
         }
         let pool = store::connect(&settings.database_url).await?;
         tracing::info!(database = %redact_url(&settings.database_url), "database ready");
-        let grader = start_grader(&settings, startup.launcher).await;
+        let dir = settings.challenges_dir.clone();
+        let challenges = tokio::task::spawn_blocking(move || Challenges::load(dir.as_deref()))
+            .await
+            .map_err(|e| format!("loading the challenges failed: {e}"))??;
+        let challenges = Arc::new(challenges);
+        let ids: Vec<&str> = challenges.all().iter().map(|c| c.id.as_str()).collect();
+        tracing::info!(challenges = %ids.join(", "), "challenges loaded");
+        for id in &settings.active_challenges {
+            challenges.find(Some(id)).map_err(|problem| format!("MOA_CHALLENGES: {problem}"))?;
+        }
+        let grader = start_grader(&settings, startup.launcher, challenges.clone()).await;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ClientLimits { connect: settings.llm_connect_timeout, request: settings.llm_timeout };
         let llm: Arc<dyn ChatProvider> =
@@ -85,6 +97,7 @@ impl App {
             settings: Arc::new(settings),
             pool,
             grader,
+            challenges,
             shutdown: shutdown_rx,
             llm,
             catalog,
@@ -126,7 +139,11 @@ impl App {
     }
 }
 
-async fn start_grader(settings: &Settings, launcher: PathBuf) -> Result<Arc<Grader>, String> {
+async fn start_grader(
+    settings: &Settings,
+    launcher: PathBuf,
+    challenges: Arc<Challenges>,
+) -> Result<Arc<Grader>, String> {
     let mut grader_settings = GraderSettings::new(launcher);
     grader_settings.python = settings.python.clone();
     grader_settings.limits.wall = settings.grade_timeout;
@@ -140,7 +157,7 @@ async fn start_grader(settings: &Settings, launcher: PathBuf) -> Result<Arc<Grad
     }
     grader_settings.prewarm = settings.grade_prewarm.unwrap_or(grader_settings.concurrency);
     let result = async {
-        let grader = Grader::start(grader_settings).await?;
+        let grader = Grader::start(grader_settings, challenges).await?;
         let layers = grader.layers();
         if layers.fully_contained() {
             tracing::info!(python = %grader.interpreter().executable.display(), "sandbox layers: {}", layers.summary());

@@ -6,13 +6,15 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::grader::report::GradeReport;
-use crate::grader::{GradeError, Grader, GraderSettings};
+use crate::grader::{Challenges, GradeError, Grader, GraderSettings};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Serve { listen: Option<String> },
-    Grade { json: bool, challenge: Option<String>, file: PathBuf },
+    Grade { json: bool, challenge: Option<String>, seed: Option<u64>, file: PathBuf },
+    ChallengeCheck { dir: PathBuf, json: bool },
+    ChallengeNew { name: String, dir: PathBuf },
     SandboxExec(Vec<String>),
 }
 
@@ -43,11 +45,39 @@ enum Sub {
         /// Print the report as one JSON object on stdout.
         #[arg(long)]
         json: bool,
-        /// The challenge to grade against [default: the default challenge].
-        #[arg(long, value_name = "ID")]
+        /// The challenge to grade against: an id, or a challenge folder [default: the default challenge].
+        #[arg(long, value_name = "ID_OR_DIR")]
         challenge: Option<String>,
+        /// Draw the generated inputs from this seed (a report's `seed`), to grade exactly as before.
+        #[arg(long)]
+        seed: Option<u64>,
         /// The Python file to grade.
         file: PathBuf,
+    },
+    /// Write or check a challenge folder (see the README, "Writing a challenge").
+    #[command(subcommand)]
+    Challenge(ChallengeSub),
+}
+
+#[derive(Debug, Subcommand)]
+enum ChallengeSub {
+    /// Check a challenge folder: its format, that the reference earns the maximum, the baseline
+    /// and every example what they declare, and what a do-nothing answer earns.
+    #[command(after_help = "Exit code 0 when the challenge is valid, 1 with `file:line: problem` lines otherwise.")]
+    Check {
+        /// The challenge folder.
+        dir: PathBuf,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new, valid challenge folder to start from.
+    New {
+        /// Its id (the folder's name): letters, digits, '_' and '-'.
+        name: String,
+        /// Where to create it.
+        #[arg(long, default_value = "challenges")]
+        dir: PathBuf,
     },
 }
 
@@ -66,7 +96,9 @@ pub fn parse(args: &[String]) -> Result<Command, clap::Error> {
     Ok(match cli.command {
         None => Command::Serve { listen: None },
         Some(Sub::Serve { listen }) => Command::Serve { listen },
-        Some(Sub::Grade { json, challenge, file }) => Command::Grade { json, challenge, file },
+        Some(Sub::Grade { json, challenge, seed, file }) => Command::Grade { json, challenge, seed, file },
+        Some(Sub::Challenge(ChallengeSub::Check { dir, json })) => Command::ChallengeCheck { dir, json },
+        Some(Sub::Challenge(ChallengeSub::New { name, dir })) => Command::ChallengeNew { name, dir },
     })
 }
 
@@ -82,6 +114,18 @@ pub fn main(args: Vec<String>) -> i32 {
     // The launcher must stay a single-threaded process: no runtime, no logging, no .env.
     if let Command::SandboxExec(args) = command {
         return crate::grader::sandbox::launcher_main(&args);
+    }
+    if let Command::ChallengeNew { name, dir } = &command {
+        return match crate::grader::challenge::scaffold(dir, name) {
+            Ok(path) => {
+                println!("Wrote {}. Check it with: moa-workshop challenge check {}", path.display(), path.display());
+                0
+            }
+            Err(problem) => {
+                eprintln!("moa-workshop: {problem}");
+                1
+            }
+        };
     }
     let _ = dotenvy::dotenv();
     let mut settings = match Settings::from_env() {
@@ -112,15 +156,65 @@ pub fn main(args: Vec<String>) -> i32 {
                 }
             }
         }
-        Command::Grade { json, challenge, file } => {
+        Command::Grade { json, challenge, seed, file } => {
             crate::telemetry::init("moa_workshop=warn", settings.log_format);
-            runtime.block_on(grade_file(settings, json, challenge, file))
+            runtime.block_on(grade_file(settings, json, challenge, seed, file))
+        }
+        Command::ChallengeCheck { dir, json } => {
+            crate::telemetry::init("moa_workshop=warn", settings.log_format);
+            runtime.block_on(check_challenge(settings, &dir, json))
         }
         _ => unreachable!("handled above"),
     }
 }
 
-async fn grade_file(settings: Settings, json: bool, challenge: Option<String>, file: PathBuf) -> i32 {
+/// The grader settings a one-off command uses: the fork server starts with the first job.
+fn one_off_grader(settings: &Settings) -> Result<GraderSettings, String> {
+    let launcher = std::env::current_exe().map_err(|e| format!("cannot find this program's own path: {e}"))?;
+    let mut grader_settings = GraderSettings::new(launcher);
+    grader_settings.python = settings.python.clone();
+    grader_settings.limits.wall = settings.grade_timeout;
+    grader_settings.limits.cpu_seconds = settings.grade_timeout.as_secs();
+    grader_settings.prewarm = 0;
+    Ok(grader_settings)
+}
+
+/// The challenges `--challenge ID_OR_DIR` names: one folder, or every known one.
+fn challenges_for(settings: &Settings, challenge: Option<&str>) -> Result<(Challenges, Option<String>), String> {
+    match challenge {
+        Some(dir) if std::path::Path::new(dir).join("challenge.toml").is_file() => {
+            let one = crate::grader::challenge::load_folder(std::path::Path::new(dir))?;
+            let id = one.id.clone();
+            Ok((Challenges::from_list(vec![one]), Some(id)))
+        }
+        id => Ok((Challenges::load(settings.challenges_dir.as_deref())?, id.map(str::to_string))),
+    }
+}
+
+async fn check_challenge(settings: Settings, dir: &std::path::Path, json: bool) -> i32 {
+    let grader_settings = match one_off_grader(&settings) {
+        Ok(s) => s,
+        Err(problem) => {
+            eprintln!("moa-workshop: {problem}");
+            return 1;
+        }
+    };
+    let verdict = crate::grader::check::check_folder(grader_settings, dir).await;
+    if json {
+        println!("{}", serde_json::to_string(&verdict).expect("a verdict serializes"));
+    } else {
+        print!("{}", verdict.human());
+    }
+    if verdict.valid { 0 } else { 1 }
+}
+
+async fn grade_file(
+    settings: Settings,
+    json: bool,
+    challenge: Option<String>,
+    seed: Option<u64>,
+    file: PathBuf,
+) -> i32 {
     let code = match std::fs::read(&file) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => {
@@ -128,20 +222,25 @@ async fn grade_file(settings: Settings, json: bool, challenge: Option<String>, f
             return 1;
         }
     };
-    let launcher = match std::env::current_exe() {
-        Ok(path) => path,
-        Err(e) => {
-            eprintln!("moa-workshop: cannot find this program's own path: {e}");
+    let (challenges, id) = match challenges_for(&settings, challenge.as_deref()) {
+        Ok(found) => found,
+        Err(problem) => {
+            eprintln!("moa-workshop: {problem}");
+            return 2;
+        }
+    };
+    if let Err(problem) = challenges.find(id.as_deref()) {
+        eprintln!("moa-workshop: {problem}");
+        return 2;
+    }
+    let grader_settings = match one_off_grader(&settings) {
+        Ok(s) => s,
+        Err(problem) => {
+            eprintln!("moa-workshop: {problem}");
             return 1;
         }
     };
-    let mut grader_settings = GraderSettings::new(launcher);
-    grader_settings.python = settings.python;
-    grader_settings.limits.wall = settings.grade_timeout;
-    grader_settings.limits.cpu_seconds = settings.grade_timeout.as_secs();
-    // One file: an interpreter waiting for a second submission would be wasted.
-    grader_settings.prewarm = 0;
-    let grader = match Grader::start(grader_settings).await {
+    let grader = match Grader::start(grader_settings, std::sync::Arc::new(challenges)).await {
         Ok(grader) => grader,
         Err(problem) => {
             eprintln!("moa-workshop: grading is unavailable: {problem}");
@@ -151,14 +250,8 @@ async fn grade_file(settings: Settings, json: bool, challenge: Option<String>, f
     if !grader.layers().fully_contained() {
         eprintln!("moa-workshop: warning: the sandbox is not fully contained here ({})", grader.layers().summary());
     }
-    let challenge = match grader.challenge(challenge.as_deref()) {
-        Ok(challenge) => challenge,
-        Err(problem) => {
-            eprintln!("moa-workshop: {problem}");
-            return 2;
-        }
-    };
-    match grader.grade(challenge, &code).await {
+    let challenge = grader.challenge(id.as_deref()).expect("found above").clone();
+    match grader.grade_with_seed(&challenge, &code, seed).await {
         Ok(report) => {
             if json {
                 println!("{}", serde_json::to_string(&report).expect("a report serializes"));
@@ -207,11 +300,11 @@ mod tests {
         );
         assert_eq!(
             parse(&args(&["grade", "--json", "--challenge", "x", "f.py"])).unwrap(),
-            Command::Grade { json: true, challenge: Some("x".into()), file: "f.py".into() }
+            Command::Grade { json: true, challenge: Some("x".into()), seed: None, file: "f.py".into() }
         );
         assert_eq!(
             parse(&args(&["grade", "f.py"])).unwrap(),
-            Command::Grade { json: false, challenge: None, file: "f.py".into() }
+            Command::Grade { json: false, challenge: None, seed: None, file: "f.py".into() }
         );
     }
 

@@ -2,6 +2,7 @@
 //! overriding the listen address. Secrets are wrapped so they never print.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub const DEFAULT_LLM_BASE_URL: &str = "https://api.cerebras.ai/v1";
@@ -166,6 +167,12 @@ pub struct Settings {
     pub metrics_token: Option<Secret>,
     /// How log lines are written (`MOA_LOG_FORMAT`: `text`, the default, or `json`).
     pub log_format: LogFormat,
+    /// An organizer's folder of challenge folders (`MOA_CHALLENGES_DIR`), offered besides the
+    /// built-in ones (a folder with a built-in's id replaces it).
+    pub challenges_dir: Option<PathBuf>,
+    /// The challenges attendees may pick at start-up (`MOA_CHALLENGES`, ids separated by
+    /// commas; default: the default challenge). The organizer page can change them.
+    pub active_challenges: Vec<String>,
 }
 
 /// How `serve` writes its log lines to stderr.
@@ -402,6 +409,10 @@ impl Settings {
             metrics_enabled: flag("MOA_METRICS", true)?,
             metrics_token,
             log_format: get("MOA_LOG_FORMAT").map(|v| LogFormat::parse(&v)).transpose()?.unwrap_or_default(),
+            challenges_dir: get("MOA_CHALLENGES_DIR").map(PathBuf::from),
+            active_challenges: get("MOA_CHALLENGES")
+                .map(|list| list.split(',').map(str::trim).filter(|id| !id.is_empty()).map(String::from).collect())
+                .unwrap_or_default(),
         })
     }
 

@@ -35,50 +35,47 @@ const LLM_BUCKETS: [f64; 12] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
 /// `MOA_GRADE_TIMEOUT_SECS` (at most 600).
 const GRADING_BUCKETS: [f64; 12] = [0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 60.0, 120.0, 600.0];
 
-/// Which bound refused a request (the `limit` label of `moa_refusals_total`); each is named
-/// after the setting that sets it, where there is one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
-    MaxRuns,
-    RunsPerClient,
-    RunsPerIp,
-    CallsPerMinute,
-    CallsPerIpPerMinute,
-    EventTokensPerMinute,
-    GeneratePerMinute,
-    SubmitPerMinute,
-    /// One submission being graded per participant.
-    GradingPerParticipant,
-    /// The grader's queue (`MOA_GRADE_QUEUE`) is full.
-    GradeQueue,
-    ClaimsPerIpPerMinute,
-    SignInCodesPerIp,
-    /// Too many wrong organizer (or metrics) tokens.
-    OrganizerSignIn,
-    MaxLiveViewers,
-    MaxConnections,
+/// Declares `Limit` with its label values, and `Limit::ALL`, from one list.
+macro_rules! limits {
+    ($($(#[$doc:meta])* $variant:ident => $label:literal,)*) => {
+        /// Which bound refused a request (the `limit` label of `moa_refusals_total`); each is
+        /// named after the setting that sets it, where there is one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Limit {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Limit {
+            pub const ALL: &[Limit] = &[$(Limit::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Limit::$variant => $label,)*
+                }
+            }
+        }
+    };
 }
 
-impl Limit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Limit::MaxRuns => "max_runs",
-            Limit::RunsPerClient => "runs_per_client",
-            Limit::RunsPerIp => "runs_per_ip",
-            Limit::CallsPerMinute => "calls_per_minute",
-            Limit::CallsPerIpPerMinute => "calls_per_ip_per_minute",
-            Limit::EventTokensPerMinute => "event_tokens_per_minute",
-            Limit::GeneratePerMinute => "generate_per_minute",
-            Limit::SubmitPerMinute => "submit_per_minute",
-            Limit::GradingPerParticipant => "grading_per_participant",
-            Limit::GradeQueue => "grade_queue",
-            Limit::ClaimsPerIpPerMinute => "claims_per_ip_per_minute",
-            Limit::SignInCodesPerIp => "sign_in_codes_per_ip",
-            Limit::OrganizerSignIn => "organizer_sign_in",
-            Limit::MaxLiveViewers => "max_live_viewers",
-            Limit::MaxConnections => "max_connections",
-        }
-    }
+limits! {
+    MaxRuns => "max_runs",
+    RunsPerClient => "runs_per_client",
+    RunsPerIp => "runs_per_ip",
+    CallsPerMinute => "calls_per_minute",
+    CallsPerIpPerMinute => "calls_per_ip_per_minute",
+    EventTokensPerMinute => "event_tokens_per_minute",
+    GeneratePerMinute => "generate_per_minute",
+    SubmitPerMinute => "submit_per_minute",
+    /// One submission being graded per participant.
+    GradingPerParticipant => "grading_per_participant",
+    /// The grader's queue (`MOA_GRADE_QUEUE`) is full.
+    GradeQueue => "grade_queue",
+    ClaimsPerIpPerMinute => "claims_per_ip_per_minute",
+    SignInCodesPerIp => "sign_in_codes_per_ip",
+    /// Too many wrong organizer (or metrics) tokens.
+    OrganizerSignIn => "organizer_sign_in",
+    MaxLiveViewers => "max_live_viewers",
+    MaxConnections => "max_connections",
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -357,24 +354,7 @@ mod tests {
 
     #[test]
     fn every_limit_has_a_distinct_label() {
-        use Limit::*;
-        let all = [
-            MaxRuns,
-            RunsPerClient,
-            RunsPerIp,
-            CallsPerMinute,
-            CallsPerIpPerMinute,
-            EventTokensPerMinute,
-            GeneratePerMinute,
-            SubmitPerMinute,
-            GradingPerParticipant,
-            GradeQueue,
-            ClaimsPerIpPerMinute,
-            SignInCodesPerIp,
-            OrganizerSignIn,
-            MaxLiveViewers,
-            MaxConnections,
-        ];
+        let all = Limit::ALL;
         let labels: HashSet<&str> = all.iter().map(|l| l.as_str()).collect();
         assert_eq!(labels.len(), all.len());
     }

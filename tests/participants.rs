@@ -114,19 +114,13 @@ async fn nobody_can_act_for_someone_by_writing_their_name() {
         .unwrap();
     assert_eq!(error(unknown).await, (401, participants_unknown()));
     assert!(llm.requests().is_empty(), "no model was called");
-    let response = app.post_as(&client, "Ada", "/api/generate").await.json(&json!({"config": setup()})).send().await;
-    assert_eq!(response.unwrap().status(), 200, "Ada still has her generations");
+    let response = app.post_json_as("Ada", "/api/generate", &json!({"config": setup()})).await;
+    assert_eq!(response.status(), 200, "Ada still has her generations");
 
     // Signed in as Grace, naming Ada is a 403; a submission "as ADA" never lands in Ada's history.
-    let (status, sentence) = error(
-        app.post_as(&client, "Grace", "/api/generate")
-            .await
-            .json(&json!({"participant": "Ada", "config": setup()}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, sentence) =
+        error(app.post_json_as("Grace", "/api/generate", &json!({"participant": "Ada", "config": setup()})).await)
+            .await;
     assert_eq!(status, 403);
     assert!(sentence.contains("cannot act for \"Ada\""), "{sentence}");
     let submit = client.post(app.url("/api/submissions")).json(&json!({"participant": "ADA", "generation_id": "x"}));

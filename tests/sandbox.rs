@@ -81,7 +81,7 @@ async fn a_submission_reaches_no_other_process_and_cannot_spoil_the_next_grading
         let me = std::process::id();
         // Harmless values towards this test process (a success still shows), crippling ones
         // towards the fork server. No PRIO_USER here: as root it would reach every
-        // root process on the machine (tests/unprivileged.rs tries it as the image's user).
+        // root process on the machine (tests/it/unprivileged.rs tries it as the image's user).
         // Run in a bare child (the confinement every grading gets): inside a grading the
         // harness refuses `ctypes` on top, which would hide what the OS layers do.
         let sandbox = children_in(Duration::from_secs(10), namespaces).await;

@@ -4,9 +4,14 @@
 # side sends one JSON job on stdin and reads lines "<nonce> <json>" on stdout, each written
 # after a newline of its own (a submission's unfinished line cannot swallow a record):
 #   {"kind": "rules", "ok": bool, "reason": str}
-#   {"kind": "module", "ok": bool, "reason": str}
+#   {"kind": "generated", "ok": bool, "calls": [[id, tagged steps]...], "reason": str}
+#                                          (a reference run with generated inputs only)
+#   {"kind": "module", "ok": bool, "reason": str}   before each phase when the module runs fresh
 #   {"kind": "call", "id": str, "outcome": "returned"|"raised"|"timed_out",
-#    "value": tagged, "error": str, "watched": tagged users list after the call, "ms": float}
+#    "values": [tagged, one per step that returned], "error": str,
+#    "watched": tagged first-step arguments after the call, "ms": float}
+# A call is a list of steps (name, args, kwargs): the first calls the challenge's entry, each
+# later one a method of what the first returned (a class with state). Inputs arrive tagged.
 #   {"kind": "tampered", "reason": str}   the run is refused; nothing follows
 #   {"kind": "end"}                        then the process exits with 0 at once
 # Values are tagged so that Python types survive JSON exactly:
@@ -99,6 +104,7 @@ def _make_harness(main_globals):
     _UnicodeError = UnicodeError
     _RuntimeError = RuntimeError
     _SyntaxError = SyntaxError
+    _ImportError = ImportError
     _RecursionError = RecursionError
     _dict_items = dict.items
     _dict_get = dict.get
@@ -123,6 +129,9 @@ def _make_harness(main_globals):
     _stdin = sys.stdin
     _sys = sys
     _name_of_type = type.__dict__["__name__"].__get__
+    _chr = chr
+    _import = __import__
+    _modules_get = sys.modules.get
 
     class _CallTimeout(BaseException):
         pass
@@ -267,6 +276,27 @@ def _make_harness(main_globals):
             return ["d", [[tag(k, depth + 1, budget), tag(v, depth + 1, budget)] for k, v in _dict_items(value)]]
         return ["o", type_name(kind)]
 
+    def untag(value):
+        """The inverse of `tag`, for the job's inputs (harness data: no submitted code runs)."""
+        kind = value[0]
+        if kind == "n":
+            return None
+        if kind == "b" or kind == "s":
+            return value[1]
+        if kind == "i":
+            return _int(value[1])
+        if kind == "f":
+            return _float(value[1])
+        if kind == "z":
+            return _concat(_map(_chr, value[1]))
+        if kind == "l":
+            return [untag(v) for v in value[1]]
+        if kind == "t":
+            return _tuple([untag(v) for v in value[1]])
+        if kind == "d":
+            return {untag(k): untag(v) for k, v in value[1]}
+        raise _RuntimeError("bad input tag")
+
     def type_name(kind):
         # type's own descriptor: a metaclass cannot run code here or lie about the name
         name = _name_of_type(kind)
@@ -293,14 +323,22 @@ def _make_harness(main_globals):
     def rule_broken(node, rules):
         """The first rule `node` itself breaks (its children are checked separately), or None."""
         kind = _type(node)
+        imports = rules["imports"]
         if kind is _ast.Import:
             for alias in node.names:
-                if not module_allowed(alias.name, rules["allowed_imports"]):
+                # The whole dotted name: `import dateutil.parser` is not `import dateutil`.
+                if alias.name not in imports:
                     return "import of '%s' is not allowed" % alias.name
         elif kind is _ast.ImportFrom:
             module = node.module or ""
-            if node.level or not module_allowed(module, rules["allowed_imports"]):
+            top = module.split(".")[0]
+            if node.level or top not in imports:
                 return "import from '%s' is not allowed" % ("." * node.level + module)
+            for alias in node.names:
+                if alias.name == "*":
+                    return "'from %s import *' is not allowed" % module
+                if alias.name not in imports[top]:
+                    return "importing '%s' from '%s' is not allowed" % (alias.name, module)
         elif kind is _ast.Call:
             func = node.func
             if _type(func) is _ast.Name and func.id in rules["forbidden_calls"]:
@@ -312,9 +350,6 @@ def _make_harness(main_globals):
                 return "the attribute %s is not allowed" % node.attr
         return None
 
-    def module_allowed(name, allowed):
-        return name in allowed or name.split(".")[0] in allowed
-
     def check_rules(code, rules):
         try:
             tree = _compile(code, "submission.py", "exec", _ast.PyCF_ONLY_AST)
@@ -324,7 +359,12 @@ def _make_harness(main_globals):
             return "the code is nested too deeply to check"
         except _BaseException as exc:
             return "not valid Python: %s" % describe(exc)
-        rules = {key: _set(values) for key, values in _dict_items(rules)}
+        rules = {
+            "imports": {module: _set(names) for module, names in _dict_items(rules["imports"])},
+            "forbidden_calls": _set(rules["forbidden_calls"]),
+            "forbidden_methods": _set(rules["forbidden_methods"]),
+            "forbidden_attributes": _set(rules["forbidden_attributes"]),
+        }
         # Depth first, each node before its children, in source order: the first problem found
         # is the first in the code. A stack, not recursion, so deep nesting cannot stop the check.
         pending = [tree]
@@ -346,8 +386,9 @@ def _make_harness(main_globals):
 
     # --- running the submission: no secret in reach -----------------------------------------
 
-    # [code, function name, module timeout, call timeout, the function once defined]
-    run = [None, None, 0.0, 0.0, None]
+    # [code, entry name, module timeout, call timeout, the entry once defined, the namespace a
+    # fresh module starts from]
+    run = [None, None, 0.0, 0.0, None, None]
     namespace = {}
 
     def run_step(step, run=run, namespace=namespace):
@@ -360,6 +401,8 @@ def _make_harness(main_globals):
         return run_call(run[4], step, run[3])
 
     def run_module(run, namespace, _setitimer=_setitimer, _exec=_exec, _compile=_compile):
+        namespace.clear()
+        namespace.update(run[5])
         _setitimer(_ITIMER_REAL, run[2])
         try:
             _exec(_compile(run[0], "submission.py", "exec"), namespace)
@@ -376,16 +419,17 @@ def _make_harness(main_globals):
         return {"kind": "module", "ok": True, "reason": None}
 
     def run_call(function, spec, limit, _setitimer=_setitimer, _perf=_perf, _CallTimeout=_CallTimeout,
-                 _BaseException=_BaseException):
-        args = spec["args"]
-        value = error = None
+                 _BaseException=_BaseException, _getattr=_getattr, _list_append=_list_append):
+        steps = spec["steps"]
+        values = []
+        error = None
         started = _perf()
         _setitimer(_ITIMER_REAL, limit)
         try:
-            if spec["keywords"]:
-                value = function(users=args[0], start_date=args[1], end_date=args[2])
-            else:
-                value = function(args[0], args[1], args[2])
+            first = steps[0]
+            _list_append(values, function(*first[1], **first[2]))
+            for step in steps[1:]:
+                _list_append(values, _getattr(values[0], step[0])(*step[1], **step[2]))
             _setitimer(_ITIMER_REAL, 0)
             outcome = "returned"
         except _CallTimeout:
@@ -399,8 +443,8 @@ def _make_harness(main_globals):
                   "ms": _round((_perf() - started) * 1000, 3)}
         if error is not None:
             record["error"] = error
-        watched = args[0] if spec["watch_users"] and outcome != "timed_out" else None
-        return (record, value, watched)
+        watched = steps[0][1] if spec["watch"] and outcome != "timed_out" else None
+        return (record, values, watched)
 
     # --- checking, then writing: only here is the nonce known -------------------------------
 
@@ -473,15 +517,16 @@ def _make_harness(main_globals):
         def emit(checked):
             """Writes one step's record. No submitted code can run from here on: no handler of
             its is left, gc is off, and tagging only looks at exact built-in types."""
-            problem, (record, value, watched) = checked
+            problem, (record, values, watched) = checked
             if problem is not None:
                 write({"kind": "tampered", "reason": plain_text(problem, caps["error"])})
                 _exit(0)
             if record["kind"] == "call":
-                if record["outcome"] == "returned":
-                    record["value"] = tag(value, 0, [caps["nodes"]])
+                budget = [caps["nodes"]]
+                if record["outcome"] != "timed_out":
+                    record["values"] = [tag(v, 0, budget) for v in values]
                 if watched is not None:
-                    record["watched"] = tag(watched, 0, [caps["nodes"]])
+                    record["watched"] = tag(watched, 0, budget)
             write(record)
             kind = record["kind"]
             if kind == "end" or (kind == "module" and not record["ok"]):
@@ -489,6 +534,40 @@ def _make_harness(main_globals):
             audit[0] = False
 
         return write, emit
+
+    def generate(generator, phases, write):
+        """A reference run's inputs, drawn by the challenge's generator.py (organizer code, run
+        before the reference and never with a submission) from a seed per grading."""
+        import random
+
+        space = {"__name__": "generator", "__builtins__": main_globals["__builtins__"]}
+        made = []
+        try:
+            _exec(_compile(generator["code"], "generator.py", "exec"), space)
+            for phase in phases:
+                for spec in phase:
+                    if "generate" not in spec:
+                        continue
+                    rng = random.Random("%s:%s" % (generator["seed"], spec["id"]))
+                    call = space[spec["generate"]](rng)
+                    steps = []
+                    for step in call:
+                        step = _tuple(step)
+                        name, args = step[0], _tuple(step[1])
+                        kwargs = _dict(step[2]) if _len(step) > 2 else {}
+                        if _type(name) is not _str:
+                            raise _RuntimeError("a step's name must be a str")
+                        steps.append((name, args, kwargs))
+                    if not steps:
+                        raise _RuntimeError("%s() returned no step" % spec["generate"])
+                    made.append([spec["id"], tag(steps, 0, [caps["nodes"]])])
+                    # The reference gets its own copy: what it does to its arguments stays its own.
+                    spec["steps"] = [(n, untag(tag(a, 0, [caps["nodes"]])), untag(tag(k, 0, [caps["nodes"]])))
+                                     for n, a, k in steps]
+        except _BaseException as exc:
+            write({"kind": "generated", "ok": False, "reason": describe(exc)})
+            _exit(0)
+        write({"kind": "generated", "ok": True, "calls": made})
 
     def prepare():
         """Reads the job, checks the rules, and returns the run: an iterator that the module
@@ -510,15 +589,33 @@ def _make_harness(main_globals):
         if problem is not None:
             _exit(0)
 
-        run[:4] = [job["code"], job["function"], job["module_timeout_s"], job["call_timeout_s"]]
+        rules = job["rules"]
+        base = {"__name__": rules["module_name"], "__builtins__": main_globals["__builtins__"]}
+        for name in rules["prebound"]:
+            try:
+                _import(name)  # the fork server has loaded them already: a lookup
+                base[name] = _modules_get(name)
+            except _BaseException:
+                pass  # not installed: the name stays unbound, as an import would fail
+        run[:6] = [job["code"], job["entry"], job["module_timeout_s"], job["call_timeout_s"], None, base]
+        phases = job["phases"]
+        for phase in phases:
+            for spec in phase:
+                if "steps" in spec:
+                    spec["steps"] = [(name, untag(args), untag(kwargs)) for name, args, kwargs in spec["steps"]]
+        if job.get("generator") is not None:
+            generate(job["generator"], phases, write)
         _setsignal(_signal.SIGALRM, on_alarm)
         sink = _Sink()
         _sys.stdout = sink
         _sys.stderr = sink
-        namespace["__name__"] = "submission"
-        namespace["__builtins__"] = main_globals["__builtins__"]
-        steps = [run] + job["calls"] + [None]
-        del job
+        steps = [run]
+        for phase in phases:
+            if steps[-1] is not run and rules["fresh_module_per_phase"]:
+                steps.append(run)
+            steps += phase
+        steps.append(None)
+        del job, phases
         _addaudithook(on_audit)
         _gc_disable()
         arm()
@@ -554,6 +651,13 @@ def _make_harness(main_globals):
         from posix import close, closerange, dup2, fork, getpid, getppid, pidfd_open, setpgid, wait4
 
         config = _scan(config, 0)[0]
+        # What the challenges bind or allow, and the generators' `random`: loaded once here, so
+        # a child finds them in sys.modules instead of reading and running them again.
+        for name in config["preload"]:
+            try:
+                _import(name)
+            except _ImportError:
+                pass
         libc = ctypes.CDLL(None, use_errno=True)
         prctl = libc.prctl
         syscall = libc.syscall

@@ -3,6 +3,8 @@
 //! both go through [`Grader::grade`].
 
 pub mod challenge;
+pub mod check;
+pub mod expr;
 pub mod pool;
 pub mod pyvalue;
 pub mod report;
@@ -10,24 +12,26 @@ pub mod sandbox;
 pub mod scoring;
 pub mod zygote;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use tokio::sync::Semaphore;
 
-pub use challenge::Challenge;
+use challenge::{Call, Inputs, Step};
+pub use challenge::{Challenge, Challenges};
 use pool::Pool;
 use pyvalue::PyValue;
 use report::caps;
 pub use report::{GradeReport, GradeStatus};
 use sandbox::{Ending, Interpreter, Layers, Limits, Sandbox};
-use scoring::{Observations, Outcome};
+use scoring::{CallView, Observations, Observed};
 
 /// The program that runs in the sandbox (`harness.py`): it reports observations, never points.
 pub const HARNESS: &str = include_str!("harness.py");
-const REFERENCE_SOLUTION: &str = include_str!("../../challenges/calculate_user_metrics/reference.py");
 
 /// How grading is set up; every field has a sensible default.
 #[derive(Debug, Clone)]
@@ -82,16 +86,45 @@ pub struct Grader {
     interpreter: Interpreter,
     pool: Pool,
     layers: Layers,
-    challenges: &'static [Challenge],
+    challenges: Arc<Challenges>,
+    /// What the reference solution did on each fixed-input challenge's calls, by challenge id
+    /// (computed once at start; challenges with generated inputs run it per grading).
+    expected: HashMap<String, Arc<Vec<Observed>>>,
     permits: Semaphore,
     waiting: AtomicUsize,
     /// Moving average of a grading's duration, for Retry-After.
     average_ms: AtomicU64,
 }
 
+/// One call of a grading, as the job lists it.
+#[derive(Debug, Clone)]
+enum Planned {
+    Call(Call),
+    /// Drawn by the challenge's generator in the reference run.
+    Generate(String),
+}
+
+/// What a sandboxed run of some code produced.
+enum RunOutcome {
+    /// A verdict before any scoring: rejected, crashed, cut short before the checks...
+    Verdict(GradeReport),
+    Observed {
+        /// Calls drawn by the generator (a reference run with generated inputs), by call id.
+        generated: Vec<(String, Call)>,
+        /// One per call, validation first, in job order.
+        outcomes: Vec<Observed>,
+        /// Why the run stopped before it finished, when it did (missing outcomes timed out).
+        cut_short: Option<String>,
+    },
+}
+
 impl Grader {
-    /// Finds the interpreter and checks which sandbox layers the kernel offers.
-    pub async fn start(settings: GraderSettings) -> Result<Grader, String> {
+    /// Finds the interpreter, checks which sandbox layers the kernel offers, and prepares every
+    /// challenge: its reference solution must earn the maximum, here, in the sandbox.
+    pub async fn start(settings: GraderSettings, challenges: Arc<Challenges>) -> Result<Grader, String> {
+        if challenges.all().is_empty() {
+            return Err("no challenge to grade".into());
+        }
         let interpreter = Interpreter::discover(&settings.python).await?;
         let sandbox = Sandbox {
             launcher: settings.launcher.clone(),
@@ -99,18 +132,53 @@ impl Grader {
             limits: settings.limits.clone(),
         };
         let layers = sandbox.probe_layers().await?;
+        let mut preload: Vec<String> = vec!["random".into()];
+        for c in challenges.all() {
+            for module in c.rules.prebound.iter().chain(c.rules.imports.keys()) {
+                if !preload.contains(module) {
+                    preload.push(module.clone());
+                }
+            }
+        }
         // The harness puts back the import path that `-S` leaves out.
-        let pool = Pool::new(sandbox, HARNESS, interpreter.import_path.clone(), settings.prewarm);
-        Ok(Grader {
+        let pool = Pool::new(sandbox, HARNESS, interpreter.import_path.clone(), settings.prewarm, preload);
+        let mut grader = Grader {
             permits: Semaphore::new(settings.concurrency.max(1)),
             waiting: AtomicUsize::new(0),
             average_ms: AtomicU64::new(100),
-            challenges: Challenge::built_in()?,
+            challenges,
+            expected: HashMap::new(),
             settings,
             interpreter,
             pool,
             layers,
-        })
+        };
+        let mut expected = HashMap::new();
+        for challenge in grader.challenges.all() {
+            if !challenge.uses_generated_inputs() {
+                let plan = plan(challenge);
+                let reference = grader.observe(challenge, &challenge.reference, &plan, None).await;
+                match reference {
+                    Ok(RunOutcome::Observed { outcomes, cut_short: None, .. }) => {
+                        expected.insert(challenge.id.clone(), Arc::new(outcomes));
+                    }
+                    Ok(RunOutcome::Verdict(report)) => {
+                        return Err(format!(
+                            "challenge {}: the reference solution did not run ({:?}: {})",
+                            challenge.id,
+                            report.status,
+                            report.reason.unwrap_or_default()
+                        ));
+                    }
+                    Ok(RunOutcome::Observed { cut_short: Some(why), .. }) => {
+                        return Err(format!("challenge {}: the reference solution was cut short: {why}", challenge.id));
+                    }
+                    Err(e) => return Err(format!("challenge {}: {e}", challenge.id)),
+                }
+            }
+        }
+        grader.expected = expected;
+        Ok(grader)
     }
 
     pub fn layers(&self) -> &Layers {
@@ -146,36 +214,68 @@ impl Grader {
         self.pool.shutdown();
     }
 
-    pub fn challenge(&self, id: Option<&str>) -> Result<&Challenge, String> {
-        let id = id.unwrap_or(Challenge::default_id());
-        self.challenges.iter().find(|c| c.id == id).ok_or_else(|| format!("no challenge named {id:?}"))
+    /// Every challenge this grader knows, the default first.
+    pub fn challenges(&self) -> &Arc<Challenges> {
+        &self.challenges
     }
 
-    /// Grades a known-good solution; proves the interpreter runs inside the sandbox.
+    /// A challenge by id (the default one for `None`).
+    pub fn challenge(&self, id: Option<&str>) -> Result<&Arc<Challenge>, String> {
+        self.challenges.find(id)
+    }
+
+    /// Grades every challenge's reference solution; proves the interpreter runs inside the
+    /// sandbox and that each challenge can award its maximum.
     pub async fn self_test(&self) -> Result<(), String> {
-        let challenge = self.challenge(None)?;
-        let report = self.grade(challenge, REFERENCE_SOLUTION).await.map_err(|e| e.to_string())?;
-        if report.total != challenge.max_points {
-            return Err(format!(
-                "the reference solution scored {} instead of {} ({:?}: {})",
-                report.total,
-                challenge.max_points,
-                report.status,
-                report.reason.unwrap_or_default()
-            ));
+        for challenge in self.challenges.all() {
+            let report = self.grade(challenge, &challenge.reference).await.map_err(|e| e.to_string())?;
+            if report.total != challenge.max_points() {
+                return Err(format!(
+                    "challenge {}: the reference solution scored {} instead of {} ({:?}: {})",
+                    challenge.id,
+                    report.total,
+                    challenge.max_points(),
+                    report.status,
+                    report.reason.unwrap_or_default()
+                ));
+            }
         }
         Ok(())
     }
 
+    /// What the reference solution returned for the first validation call.
+    pub async fn reference_outcome_of_first_call(&self, challenge: &Challenge) -> Result<PyValue, GradeError> {
+        if let Some(expected) = self.expected.get(&challenge.id) {
+            return Ok(expected.first().map(Observed::result).unwrap_or(PyValue::None));
+        }
+        match self.observe(challenge, &challenge.reference, &plan(challenge), Some(1)).await? {
+            RunOutcome::Observed { outcomes, .. } => {
+                Ok(outcomes.first().map(Observed::result).unwrap_or(PyValue::None))
+            }
+            RunOutcome::Verdict(report) => Err(GradeError::Internal(report.reason.unwrap_or_default())),
+        }
+    }
+
     /// Grades `code` against `challenge`, waiting for a turn (or answering `Busy`).
     pub async fn grade(&self, challenge: &Challenge, code: &str) -> Result<GradeReport, GradeError> {
+        self.grade_with_seed(challenge, code, None).await
+    }
+
+    /// Grades as [`Grader::grade`]; generated inputs come from `seed` when given (to grade a
+    /// submission again exactly as before), else from a fresh one.
+    pub async fn grade_with_seed(
+        &self,
+        challenge: &Challenge,
+        code: &str,
+        seed: Option<u64>,
+    ) -> Result<GradeReport, GradeError> {
         if code.len() > self.settings.max_code_bytes {
             let reason = format!("The code is longer than {} bytes.", self.settings.max_code_bytes);
             return Ok(scoring::verdict(challenge, GradeStatus::Rejected, Some(reason)));
         }
         let _turn = self.wait_for_turn().await?;
         let started = std::time::Instant::now();
-        let mut report = self.run(challenge, code).await?;
+        let mut report = self.run(challenge, code, seed).await?.capped();
         crate::metrics::metrics().graded(report.status.as_str(), started.elapsed());
         let ms = started.elapsed().as_millis() as u64;
         report.duration_ms = ms;
@@ -198,13 +298,53 @@ impl Grader {
         self.permits.acquire().await.map_err(|_| GradeError::Internal("the grader is shutting down".into()))
     }
 
-    async fn run(&self, challenge: &Challenge, code: &str) -> Result<GradeReport, GradeError> {
+    async fn run(&self, challenge: &Challenge, code: &str, seed: Option<u64>) -> Result<GradeReport, GradeError> {
+        let mut plan = plan(challenge);
+        let (expected, seed) = if challenge.uses_generated_inputs() {
+            // The reference draws this grading's inputs (in a run of its own: the submission
+            // never shares an interpreter with it) and says what it returns for them.
+            let seed = seed.unwrap_or_else(rand::random);
+            let reference = self.observe(challenge, &challenge.reference, &plan, Some(seed)).await?;
+            let RunOutcome::Observed { generated, outcomes, cut_short: None } = reference else {
+                return Err(GradeError::Internal(format!(
+                    "the reference solution of {} did not run to its end on generated inputs (seed {seed})",
+                    challenge.id
+                )));
+            };
+            let ids = call_ids(challenge);
+            for (id, call) in generated {
+                if let Some(i) = ids.iter().position(|x| *x == id) {
+                    plan[i] = Planned::Call(call);
+                }
+            }
+            if plan.iter().any(|p| matches!(p, Planned::Generate(_))) {
+                return Err(GradeError::Internal("the generator did not make every call".into()));
+            }
+            (Arc::new(outcomes), Some(seed))
+        } else {
+            let expected = self.expected.get(&challenge.id).cloned().unwrap_or_default();
+            (expected, None)
+        };
+        let mut report = conclude(challenge, &plan, self.observe(challenge, code, &plan, None).await?, &expected);
+        report.seed = seed;
+        Ok(report)
+    }
+
+    /// Runs `code` in a child of the fork server on the planned calls; with a seed, the
+    /// generator draws the calls still to generate first.
+    async fn observe(
+        &self,
+        challenge: &Challenge,
+        code: &str,
+        plan: &[Planned],
+        seed: Option<u64>,
+    ) -> Result<RunOutcome, GradeError> {
         let nonce = {
             let mut bytes = [0u8; 16];
             rand::fill(&mut bytes);
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
-        let job = self.job(challenge, code, &nonce);
+        let job = self.job(challenge, code, &nonce, plan, seed);
         let output = self.pool.run(job.to_string().as_bytes()).await.map_err(GradeError::Internal)?;
         let records = parse_records(&output.stdout, &nonce);
         let ran = Run {
@@ -213,31 +353,34 @@ impl Grader {
             cpu: output.cpu,
             cpu_limit: self.settings.limits.cpu_seconds,
         };
-        interpret(challenge, records, &ran, &output.stderr).map(GradeReport::capped)
+        interpret(challenge, records, &ran, &output.stderr, seed.is_some())
     }
 
-    fn job(&self, challenge: &Challenge, code: &str, nonce: &str) -> Json {
-        let call = |id: String, input: &challenge::CallInput, keywords: bool| {
-            json!({
-                "id": id,
-                "keywords": keywords,
-                "args": [input.users, input.start_date, input.end_date],
-                "watch_users": input.watch_users,
+    fn job(&self, challenge: &Challenge, code: &str, nonce: &str, plan: &[Planned], seed: Option<u64>) -> Json {
+        let watch: Vec<bool> = std::iter::repeat_n(false, challenge.validation.calls.len())
+            .chain(challenge.checks.iter().flat_map(|c| std::iter::repeat_n(c.watch_args, c.inputs.count())))
+            .collect();
+        let calls: Vec<Json> = call_ids(challenge)
+            .into_iter()
+            .zip(plan)
+            .zip(watch)
+            .map(|((id, planned), watch)| match planned {
+                Planned::Call(call) => json!({"id": id, "watch": watch, "steps": call.steps.iter().map(|s| json!([
+                    s.name,
+                    PyValue::Tuple(s.args.clone()).to_tagged(),
+                    PyValue::Dict(s.kwargs.iter().map(|(k, v)| (PyValue::Str(k.clone()), v.clone())).collect()).to_tagged(),
+                ])).collect::<Vec<_>>()}),
+                Planned::Generate(function) => json!({"id": id, "watch": watch, "generate": function}),
             })
-        };
-        let mut calls: Vec<Json> =
-            challenge.validation.calls.iter().map(|v| call(v.id.clone(), &v.input, true)).collect();
-        for check in &challenge.checks {
-            for (i, input) in check.calls.iter().enumerate() {
-                calls.push(call(format!("{}#{i}", check.id), input, false));
-            }
-        }
+            .collect();
+        let (validation, checks) = calls.split_at(challenge.validation.calls.len());
         json!({
             "nonce": nonce,
             "code": code,
             "rules": challenge.rules,
-            "function": challenge.function,
-            "calls": calls,
+            "entry": challenge.entry,
+            "phases": [validation, checks],
+            "generator": seed.map(|seed| json!({"code": challenge.generator.as_deref().unwrap_or(""), "seed": seed.to_string()})),
             "call_timeout_s": self.settings.call_timeout.as_secs_f64(),
             "module_timeout_s": self.settings.module_timeout.as_secs_f64(),
             "caps": {
@@ -249,6 +392,62 @@ impl Grader {
             },
         })
     }
+}
+
+/// The report for what a run produced, scored against the reference's outcomes.
+fn conclude(challenge: &Challenge, plan: &[Planned], outcome: RunOutcome, expected: &[Observed]) -> GradeReport {
+    match outcome {
+        RunOutcome::Verdict(report) => report,
+        RunOutcome::Observed { outcomes, cut_short, .. } => {
+            let mut report = scoring::score(challenge, &views(challenge, plan, &outcomes, expected));
+            if let Some(why) = cut_short {
+                report.reason = Some(format!(
+                    "{}: checks that had not finished scored 0; finished ones kept their points.",
+                    capitalize(&why)
+                ));
+            }
+            report
+        }
+    }
+}
+
+/// Every call's id in job order: validation calls by their ids, then `check#i`.
+fn call_ids(challenge: &Challenge) -> Vec<String> {
+    challenge
+        .validation
+        .calls
+        .iter()
+        .map(|v| v.id.clone())
+        .chain(challenge.checks.iter().flat_map(|c| (0..c.inputs.count()).map(move |i| format!("{}#{i}", c.id))))
+        .collect()
+}
+
+/// The calls of a grading, in job order; generated ones still to draw.
+fn plan(challenge: &Challenge) -> Vec<Planned> {
+    let mut plan: Vec<Planned> = challenge.validation.calls.iter().map(|v| Planned::Call(v.call.clone())).collect();
+    for check in &challenge.checks {
+        match &check.inputs {
+            Inputs::Fixed(calls) => plan.extend(calls.iter().cloned().map(Planned::Call)),
+            Inputs::Generated { function, count } => {
+                plan.extend(std::iter::repeat_n(Planned::Generate(function.clone()), *count))
+            }
+        }
+    }
+    plan
+}
+
+/// The scorer's view of a run: each call's input, outcome and the reference's outcome.
+fn views(challenge: &Challenge, plan: &[Planned], outcomes: &[Observed], expected: &[Observed]) -> Observations {
+    let mut all = plan.iter().zip(outcomes).enumerate().map(|(i, (planned, observed))| {
+        let args = match planned {
+            Planned::Call(call) => PyValue::Tuple(call.steps[0].args.clone()),
+            Planned::Generate(_) => PyValue::None,
+        };
+        CallView { args, observed: observed.clone(), expected: expected.get(i).cloned() }
+    });
+    let validation = all.by_ref().take(challenge.validation.calls.len()).collect();
+    let checks = challenge.checks.iter().map(|c| all.by_ref().take(c.inputs.count()).collect()).collect();
+    Observations { validation, checks }
 }
 
 /// Runs `f` when dropped, so queue counts stay right when a request is cancelled.
@@ -286,16 +485,18 @@ struct Run<'a> {
     cpu_limit: u64,
 }
 
-/// Turns the harness's records and the way the process ended into a verdict. A report is
-/// believed only when the harness wrote its last record and the process then exited with 0.
+/// Turns the harness's records and the way the process ended into observations or a verdict.
+/// A report is believed only when the harness wrote its last record and the process then
+/// exited with 0.
 fn interpret(
     challenge: &Challenge,
     records: Vec<Result<Json, String>>,
     ran: &Run,
     stderr: &[u8],
-) -> Result<GradeReport, GradeError> {
+    generates: bool,
+) -> Result<RunOutcome, GradeError> {
     let ending = ran.ending;
-    let verdict = |status, reason: String| Ok(scoring::verdict(challenge, status, Some(reason)));
+    let verdict = |status, reason: String| Ok(RunOutcome::Verdict(scoring::verdict(challenge, status, Some(reason))));
     let malformed = || {
         verdict(
             GradeStatus::Rejected,
@@ -320,6 +521,27 @@ fn interpret(
         let why = rules["reason"].as_str().unwrap_or("the code breaks a rule");
         return verdict(GradeStatus::Rejected, format!("Rejected before running: {why}."));
     }
+    // The generator runs before any of the code under test: its record is the harness's.
+    let mut generated = Vec::new();
+    if generates {
+        let record = next().flatten().filter(|r| kind(r) == "generated");
+        let Some(record) = record else {
+            return Err(GradeError::Internal("the challenge's generator reported nothing".into()));
+        };
+        if record["ok"] != Json::Bool(true) {
+            return Err(GradeError::Internal(format!(
+                "the challenge's generator failed: {}",
+                record["reason"].as_str().unwrap_or("?")
+            )));
+        }
+        for pair in record["calls"].as_array().into_iter().flatten() {
+            let call = pair.get(1).and_then(|t| PyValue::from_tagged(t).ok()).and_then(|v| call_from_value(&v));
+            match (pair.get(0).and_then(Json::as_str), call) {
+                (Some(id), Some(call)) => generated.push((id.to_string(), call)),
+                _ => return Err(GradeError::Internal("the generator made a call that is not plain data".into())),
+            }
+        }
+    }
     let stopped = stop_reason(ran);
     let tampered = |record: &Json| {
         let why = record["reason"].as_str().unwrap_or("it changed the grader");
@@ -328,32 +550,23 @@ fn interpret(
             format!("The submission tampered with the grader ({why}), so no points were given."),
         )
     };
-    let module = match next() {
-        Some(Some(record)) if kind(&record) == "tampered" => return tampered(&record),
-        Some(Some(module)) if kind(&module) == "module" => module,
-        Some(_) => return malformed(),
-        None => {
-            let (status, why) = stopped;
-            return verdict(status, format!("While the module was loading, {why}."));
-        }
-    };
-    if module["ok"] != Json::Bool(true) {
-        let status =
-            if module["timed_out"] == Json::Bool(true) { GradeStatus::TimedOut } else { GradeStatus::Rejected };
-        let why = module["reason"].as_str().unwrap_or("the module failed");
-        return verdict(status, format!("{}.", capitalize(why)));
-    }
 
-    // Calls, in the order the job listed them.
-    let expected: Vec<(usize, String)> = challenge
-        .validation
-        .calls
-        .iter()
-        .map(|v| v.id.clone())
-        .chain(challenge.checks.iter().flat_map(|c| (0..c.calls.len()).map(move |i| format!("{}#{i}", c.id))))
-        .enumerate()
-        .collect();
-    let mut outcomes = Vec::with_capacity(expected.len());
+    // Records in the order the job listed them: a module record before each phase that runs
+    // the module (fresh), then that phase's calls.
+    enum Expect {
+        Module,
+        Call(String),
+    }
+    let ids = call_ids(challenge);
+    let (validation_ids, check_ids) = ids.split_at(challenge.validation.calls.len());
+    let mut expected: Vec<Expect> = vec![Expect::Module];
+    expected.extend(validation_ids.iter().cloned().map(Expect::Call));
+    if challenge.rules.fresh_module_per_phase {
+        expected.push(Expect::Module);
+    }
+    expected.extend(check_ids.iter().cloned().map(Expect::Call));
+    let mut outcomes = Vec::with_capacity(ids.len());
+    let mut seen = 0;
     let mut ended = false;
     for record in records.by_ref().map(|r| r.ok()) {
         let Some(record) = record else { return malformed() };
@@ -364,17 +577,34 @@ fn interpret(
             ended = true;
             break;
         }
-        let Some((_, id)) = expected.get(outcomes.len()) else { return malformed() };
-        if kind(&record) != "call" || record["id"].as_str() != Some(id) {
-            return malformed();
+        match expected.get(seen) {
+            Some(Expect::Module) if kind(&record) == "module" => {
+                if record["ok"] != Json::Bool(true) {
+                    let status = if record["timed_out"] == Json::Bool(true) {
+                        GradeStatus::TimedOut
+                    } else {
+                        GradeStatus::Rejected
+                    };
+                    let why = record["reason"].as_str().unwrap_or("the module failed");
+                    return verdict(status, format!("{}.", capitalize(why)));
+                }
+            }
+            Some(Expect::Call(id)) if kind(&record) == "call" && record["id"].as_str() == Some(id) => {
+                match call_outcome(&record) {
+                    Some(outcome) => outcomes.push(outcome),
+                    None => return malformed(),
+                }
+            }
+            _ => return malformed(),
         }
-        match call_outcome(&record) {
-            Some(outcome) => outcomes.push(outcome),
-            None => return malformed(),
-        }
+        seen += 1;
     }
-    if ended && (outcomes.len() != expected.len() || records.next().is_some()) {
+    if ended && (seen != expected.len() || records.next().is_some()) {
         return malformed();
+    }
+    if seen == 0 && !ended {
+        let (status, why) = stopped;
+        return verdict(status, format!("While the module was loading, {why}."));
     }
     let mut cut_short = None;
     if !ended {
@@ -385,7 +615,7 @@ fn interpret(
         if status != GradeStatus::TimedOut {
             return verdict(status, format!("Before grading finished, {why}; no points were given."));
         }
-        outcomes.resize(expected.len(), Outcome::TimedOut);
+        outcomes.resize(ids.len(), Observed::timed_out());
         cut_short = Some(why);
     } else if *ending != Ending::Exited(0) {
         let (_, why) = stopped;
@@ -396,23 +626,33 @@ fn interpret(
             ),
         );
     }
+    Ok(RunOutcome::Observed { generated, outcomes, cut_short })
+}
 
-    let (validation, rest) = outcomes.split_at(challenge.validation.calls.len());
-    let mut checks = Vec::with_capacity(challenge.checks.len());
-    let mut rest = rest;
-    for check in &challenge.checks {
-        let (mine, others) = rest.split_at(check.calls.len());
-        checks.push(mine);
-        rest = others;
-    }
-    let mut report = scoring::score(challenge, &Observations { validation, checks });
-    if let Some(why) = cut_short {
-        report.reason = Some(format!(
-            "{}: checks that had not finished scored 0; finished ones kept their points.",
-            capitalize(&why)
-        ));
-    }
-    Ok(report)
+/// A generated call (a list of `(name, args, kwargs)` tuples) as steps.
+fn call_from_value(value: &PyValue) -> Option<Call> {
+    let PyValue::List(items) = value else { return None };
+    let steps = items
+        .iter()
+        .map(|item| match item {
+            PyValue::Tuple(parts) => match parts.as_slice() {
+                [PyValue::Str(name), PyValue::Tuple(args), PyValue::Dict(kwargs)] => Some(Step {
+                    name: name.clone(),
+                    args: args.clone(),
+                    kwargs: kwargs
+                        .iter()
+                        .map(|(k, v)| match k {
+                            PyValue::Str(k) => Some((k.clone(), v.clone())),
+                            _ => None,
+                        })
+                        .collect::<Option<_>>()?,
+                }),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect::<Option<Vec<Step>>>()?;
+    (!steps.is_empty()).then_some(Call { steps })
 }
 
 fn capitalize(text: &str) -> String {
@@ -424,19 +664,25 @@ fn kind(record: &Json) -> &str {
     record["kind"].as_str().unwrap_or("")
 }
 
-fn call_outcome(record: &Json) -> Option<Outcome> {
+fn call_outcome(record: &Json) -> Option<Observed> {
+    let values = match record.get("values") {
+        Some(Json::Array(values)) => values.iter().map(|v| PyValue::from_tagged(v).ok()).collect::<Option<Vec<_>>>()?,
+        None => Vec::new(),
+        Some(_) => return None,
+    };
+    let args_after = match record.get("watched") {
+        Some(w) => Some(PyValue::from_tagged(w).ok()?),
+        None => None,
+    };
     match record["outcome"].as_str()? {
-        "returned" => Some(Outcome::Returned {
-            value: PyValue::from_tagged(&record["value"]).ok()?,
-            watched: match record.get("watched") {
-                Some(w) => Some(PyValue::from_tagged(w).ok()?),
-                None => None,
-            },
+        "returned" => Some(Observed { results: values, error: None, timed_out: false, args_after }),
+        "raised" => Some(Observed {
+            results: values,
+            error: Some(caps::cut(record["error"].as_str()?, caps::NAME_CHARS + 2 + caps::ERROR_CHARS)),
+            timed_out: false,
+            args_after,
         }),
-        "raised" => {
-            Some(Outcome::Raised(caps::cut(record["error"].as_str()?, caps::NAME_CHARS + 2 + caps::ERROR_CHARS)))
-        }
-        "timed_out" => Some(Outcome::TimedOut),
+        "timed_out" => Some(Observed::timed_out()),
         _ => None,
     }
 }
@@ -497,13 +743,15 @@ mod tests {
         ]);
         let mut records = vec![json!({"kind": "rules", "ok": true}), json!({"kind": "module", "ok": true})];
         for v in &challenge.validation.calls {
-            records.push(json!({"kind": "call", "id": v.id, "outcome": "returned", "value": good}));
+            records.push(json!({"kind": "call", "id": v.id, "outcome": "returned", "values": [good]}));
         }
+        records.push(json!({"kind": "module", "ok": true}));
         for check in &challenge.checks {
-            for i in 0..check.calls.len() {
+            for i in 0..check.inputs.count() {
                 let id = format!("{}#{i}", check.id);
+                let watched = json!(["t", [["l", []], ["s", "2024-01-01"], ["s", "2024-01-31"]]]);
                 records.push(
-                    json!({"kind": "call", "id": id, "outcome": "returned", "value": good, "watched": ["l", []]}),
+                    json!({"kind": "call", "id": id, "outcome": "returned", "values": [good], "watched": watched}),
                 );
             }
         }
@@ -511,15 +759,23 @@ mod tests {
         records.into_iter().map(Ok).collect()
     }
 
+    fn default_challenge() -> Challenge {
+        challenge::load_all(None).unwrap().into_iter().find(|c| c.id == challenge::DEFAULT_ID).unwrap()
+    }
+
+    fn judge_ran(challenge: &Challenge, records: Vec<Result<Json, String>>, ran: &Run) -> GradeReport {
+        let outcome = interpret(challenge, records, ran, b"", false).unwrap();
+        conclude(challenge, &plan(challenge), outcome, &[]).capped()
+    }
+
     fn judge(records: Vec<Result<Json, String>>, ending: Ending, elapsed_ms: u64) -> GradeReport {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
         let ran = Run { ending: &ending, elapsed: Duration::from_millis(elapsed_ms), cpu: None, cpu_limit: 10 };
-        interpret(challenge, records, &ran, b"").unwrap().capped()
+        judge_ran(&default_challenge(), records, &ran)
     }
 
     #[test]
     fn a_complete_report_counts_only_from_a_clean_exit() {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let challenge = &default_challenge();
         assert!(judge(honest_records(challenge), Ending::Exited(0), 50).total > 0);
         for ending in [Ending::Exited(3), Ending::Signaled(libc::SIGKILL), Ending::WallClock] {
             let report = judge(honest_records(challenge), ending.clone(), 50);
@@ -530,7 +786,7 @@ mod tests {
 
     #[test]
     fn when_the_time_runs_out_finished_checks_keep_their_points() {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let challenge = &default_challenge();
         let complete = judge(honest_records(challenge), Ending::Exited(0), 50);
         let mut records = honest_records(challenge);
         records.truncate(10);
@@ -543,7 +799,7 @@ mod tests {
 
     #[test]
     fn a_self_inflicted_kill_is_told_apart_from_the_cpu_limit() {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let challenge = &default_challenge();
         let mut records = honest_records(challenge);
         records.truncate(3);
         let early = judge(records.clone(), Ending::Signaled(libc::SIGKILL), 40);
@@ -556,7 +812,7 @@ mod tests {
 
     #[test]
     fn with_the_child_s_cpu_time_known_a_kill_is_judged_by_it() {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let challenge = &default_challenge();
         let mut records = honest_records(challenge);
         records.truncate(3);
         let judge_cpu = |cpu_ms: u64| {
@@ -567,7 +823,7 @@ mod tests {
                 cpu: Some(Duration::from_millis(cpu_ms)),
                 cpu_limit: 10,
             };
-            interpret(challenge, records.clone(), &ran, b"").unwrap()
+            judge_ran(challenge, records.clone(), &ran)
         };
         // 8.5 s after the hand-over (too early for the wall-clock rule to call it the limit):
         // 0.2 s of CPU means it slept, then killed itself; 9.2 s means the limit killed it.
@@ -581,7 +837,7 @@ mod tests {
 
     #[test]
     fn a_tampered_record_refuses_the_run() {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let challenge = &default_challenge();
         let mut records = honest_records(challenge);
         records.truncate(4);
         records.push(Ok(json!({"kind": "tampered", "reason": "it used gc.get_objects"})));
@@ -592,15 +848,15 @@ mod tests {
 
     #[test]
     fn huge_names_and_errors_are_cut() {
-        let challenge = Challenge::find(Challenge::default_id()).unwrap();
+        let challenge = &default_challenge();
         let mut records = honest_records(challenge);
         let name = "N".repeat(250_000);
         for record in records.iter_mut().skip(2).take(4) {
             let record = record.as_mut().unwrap();
-            record["value"] = json!(["o", name]);
+            record["values"] = json!([["o", name]]);
         }
-        records[6].as_mut().unwrap()["outcome"] = json!("raised");
-        records[6].as_mut().unwrap()["error"] = json!(format!("{name}: {name}"));
+        records[7].as_mut().unwrap()["outcome"] = json!("raised");
+        records[7].as_mut().unwrap()["error"] = json!(format!("{name}: {name}"));
         let report = judge(records, Ending::Exited(0), 40);
         let stored = serde_json::to_string(&report).unwrap();
         assert!(stored.len() < 20_000, "{} bytes", stored.len());

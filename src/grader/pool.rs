@@ -33,10 +33,17 @@ struct Shared {
 }
 
 impl Pool {
-    /// Keeps a zygote running `script args…` (needs a Tokio runtime); with `prewarm` 0, it is
-    /// started by the first job and replaced by the first job after it died.
-    pub fn new(sandbox: Sandbox, script: &'static str, args: Vec<String>, prewarm: usize) -> Pool {
-        let config = child_config(&sandbox.limits);
+    /// Keeps a zygote running `script args…` (needs a Tokio runtime), with the `preload`
+    /// modules loaded before its first fork; with `prewarm` 0, it is started by the first job
+    /// and replaced by the first job after it died.
+    pub fn new(
+        sandbox: Sandbox,
+        script: &'static str,
+        args: Vec<String>,
+        prewarm: usize,
+        preload: Vec<String>,
+    ) -> Pool {
+        let config = child_config(&sandbox.limits, &preload);
         let shared = Arc::new(Shared {
             sandbox,
             script,

@@ -93,6 +93,29 @@ impl PyValue {
     }
 
     /// A Python str from its code points: `Str` unless it holds a surrogate.
+    /// The tagged encoding the harness decodes (`untag`): how inputs reach the sandbox.
+    pub fn to_tagged(&self) -> Json {
+        use serde_json::json;
+        match self {
+            PyValue::None => json!(["n"]),
+            PyValue::Bool(b) => json!(["b", b]),
+            PyValue::Int(n) => json!(["i", n.to_string()]),
+            PyValue::BigInt(digits) => json!(["i", digits]),
+            PyValue::Float(f) if f.is_nan() => json!(["f", "nan"]),
+            PyValue::Float(f) if f.is_infinite() => json!(["f", if *f > 0.0 { "inf" } else { "-inf" }]),
+            PyValue::Float(f) => json!(["f", format!("{f:?}")]),
+            PyValue::Str(s) => json!(["s", s]),
+            PyValue::Surrogates(points) => json!(["z", points]),
+            PyValue::List(items) => json!(["l", items.iter().map(PyValue::to_tagged).collect::<Vec<_>>()]),
+            PyValue::Tuple(items) => json!(["t", items.iter().map(PyValue::to_tagged).collect::<Vec<_>>()]),
+            PyValue::Dict(pairs) => {
+                json!(["d", pairs.iter().map(|(k, v)| json!([k.to_tagged(), v.to_tagged()])).collect::<Vec<_>>()])
+            }
+            // Never an input (inputs are literals); None keeps the job well-formed.
+            PyValue::Opaque(_) => json!(["n"]),
+        }
+    }
+
     pub fn from_code_points(points: Vec<u32>) -> PyValue {
         match points.iter().map(|&p| char::from_u32(p)).collect::<Option<String>>() {
             Some(text) => PyValue::Str(text),

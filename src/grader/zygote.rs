@@ -34,12 +34,13 @@ pub enum RunError {
 /// What the child's confinement needs from the Rust side: the per-child seccomp program (its
 /// rules live in `confine.rs` with the launcher's), the Landlock system call numbers of this
 /// architecture and the rlimits.
-pub fn child_config(limits: &Limits) -> Result<String, String> {
+pub fn child_config(limits: &Limits, preload: &[String]) -> Result<String, String> {
     let filter = confine::child_filter().ok_or("cannot compile the per-child seccomp filter")?;
     let hex: String = filter.iter().map(|b| format!("{b:02x}")).collect();
     let mib = 1024 * 1024;
     Ok(serde_json::json!({
         "filter": hex,
+        "preload": preload,
         "landlock_create_ruleset": libc::SYS_landlock_create_ruleset,
         "landlock_restrict_self": libc::SYS_landlock_restrict_self,
         "rlimits": [

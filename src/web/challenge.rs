@@ -13,7 +13,6 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::grader::Challenge;
 use crate::grader::challenge::extract_code;
 use crate::metrics::Limit;
 use crate::moa::{self, Config};
@@ -126,7 +125,7 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
 }
 
 async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::response::Html<String>, AppError> {
-    let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
+    let challenge = state.challenges.find(None).map_err(AppError::Internal)?;
     let history = match &visitor.participant {
         Some(p) => submissions::list(&state.pool, Some(&p.id))
             .await?
@@ -147,10 +146,10 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
         sign_in_code: visitor.sign_in_code,
         code_minutes: SIGN_IN_CODE_LIFETIME.as_secs() / 60,
         max_name: participants::MAX_NAME_CHARS,
-        function: challenge.function.clone(),
-        max_points: challenge.max_points,
+        function: challenge.entry.clone(),
+        max_points: challenge.max_points(),
         prompt: challenge.prompt.clone(),
-        allowed_imports: challenge.rules.allowed_imports.join(", "),
+        allowed_imports: challenge.allowed_imports(),
         categories: challenge.categories.clone(),
         checks: challenge.checks.clone(),
         presets: PRESETS,
@@ -236,6 +235,9 @@ async fn sign_in_code_form(State(state): State<AppState>, Caller(me): Caller) ->
 struct InspectRequest {
     config: Config,
     prompt: Option<String>,
+    /// The challenge to generate for (the event's default one when null).
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
 /// One request a run will send, as the model will read it.
@@ -261,7 +263,7 @@ async fn inspect(
     body: Result<Json<InspectRequest>, JsonRejection>,
 ) -> Result<Json<Inspection>, AppError> {
     let Json(request) = body.map_err(bad_body)?;
-    let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
+    let challenge = state.challenges.find(request.challenge.as_deref()).map_err(AppError::BadRequest)?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let offer = state.catalog.offer();
     let config = request.config.validated(&offer).map_err(AppError::BadRequest)?;
@@ -316,6 +318,9 @@ struct GenerateRequest {
     participant: Option<String>,
     config: Config,
     prompt: Option<String>,
+    /// The challenge to generate for (the event's default one when null).
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
 /// `POST /api/generate {"config", "prompt"}`, as a participant → the MoA event stream for the
@@ -343,7 +348,7 @@ async fn generate(
     let Json(request) = body.map_err(bad_body)?;
     caller.check_named(request.participant.as_deref())?;
     let participant = caller.0;
-    let challenge = Challenge::find(Challenge::default_id()).map_err(AppError::Internal)?;
+    let challenge = state.challenges.find(request.challenge.as_deref()).map_err(AppError::BadRequest)?.clone();
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
@@ -360,7 +365,7 @@ async fn generate(
     let config = plan.config.to_export(&format_utc(now_ms()));
     let prompt = plan.question.clone();
     Ok(stream_run(&state, slot, routes, plan, move |mut summary| async move {
-        let code = extract_code(&summary.answer, &challenge.function);
+        let code = extract_code(&summary.answer, &challenge.entry);
         let timings = json!({
             "ms": summary.ms,
             "calls": summary.calls,

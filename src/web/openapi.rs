@@ -1,6 +1,6 @@
 //! `GET /api/openapi.json`: the JSON API described in OpenAPI 3.1, generated from the
 //! handlers' own request and response types and their `#[utoipa::path]` attributes, so the
-//! description cannot drift from the code. `tests/openapi.rs` checks that every `/api` route
+//! description cannot drift from the code. `tests/it/openapi.rs` checks that every `/api` route
 //! the routers declare is described and that every example validates against its schema.
 
 use axum::routing::get;

@@ -83,8 +83,7 @@ struct IndexPage {
 }
 
 async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    let challenge =
-        crate::grader::Challenge::find(crate::grader::Challenge::default_id()).map_err(AppError::Internal)?;
+    let challenge = state.challenges.find(None).map_err(AppError::Internal)?;
     render(&IndexPage {
         nav: NAV,
         current: "/",
@@ -94,7 +93,7 @@ async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> 
         grader_problem: state.grader.as_ref().err().cloned(),
         sandbox_summary: state.grader.as_ref().map(|g| g.layers().summary()).unwrap_or_default(),
         challenge_title: challenge.title.clone(),
-        challenge_function: challenge.function.clone(),
-        challenge_max: challenge.max_points,
+        challenge_function: challenge.entry.clone(),
+        challenge_max: challenge.max_points(),
     })
 }

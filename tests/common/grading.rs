@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use moa_workshop::grader::sandbox::{Interpreter, Sandbox};
-use moa_workshop::grader::{Challenge, GradeReport, Grader, GraderSettings};
+use std::sync::Arc;
+
+use moa_workshop::grader::{Challenge, Challenges, GradeReport, Grader, GraderSettings};
 
 pub fn settings() -> GraderSettings {
     let mut settings = GraderSettings::new(super::launcher());
@@ -25,7 +27,12 @@ pub fn modes() -> Vec<bool> {
 pub async fn grader_with(configure: impl FnOnce(&mut GraderSettings)) -> Grader {
     let mut settings = settings();
     configure(&mut settings);
-    Grader::start(settings).await.expect("the grader starts")
+    Grader::start(settings, built_in_challenges()).await.expect("the grader starts")
+}
+
+/// Every challenge built into the binary, as the server loads them without MOA_CHALLENGES_DIR.
+pub fn built_in_challenges() -> Arc<Challenges> {
+    Arc::new(Challenges::load(None).expect("the built-in challenges are valid"))
 }
 
 pub async fn grade(grader: &Grader, code: &str) -> GradeReport {
@@ -48,7 +55,7 @@ pub async fn sandbox_in(wall: Duration, namespaces: bool) -> Sandbox {
 }
 
 pub fn default_challenge() -> Challenge {
-    Challenge::find(Challenge::default_id()).unwrap().clone()
+    (**built_in_challenges().find(None).unwrap()).clone()
 }
 
 /// Whether process `pid` is running (a zombie, dead but not yet reaped, counts as gone).
@@ -121,10 +128,16 @@ pub fn pid_inside(pid: u32) -> u32 {
 pub async fn children_in(wall: Duration, namespaces: bool) -> moa_workshop::grader::pool::Pool {
     let sandbox = sandbox_in(wall, namespaces).await;
     let path = sandbox.interpreter.import_path.clone();
-    moa_workshop::grader::pool::Pool::new(sandbox, moa_workshop::grader::HARNESS, path, 1)
+    moa_workshop::grader::pool::Pool::new(sandbox, moa_workshop::grader::HARNESS, path, 1, Vec::new())
 }
 
 /// The working directory of a running process.
 pub fn cwd_of(pid: u32) -> std::path::PathBuf {
     std::fs::read_link(format!("/proc/{pid}/cwd")).expect("the process is running")
+}
+
+/// One of the workshop's example submissions (tests/fixtures/grader-examples).
+pub fn example(name: &str) -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples");
+    std::fs::read_to_string(dir.join(name)).unwrap()
 }

@@ -70,6 +70,11 @@ impl TestApp {
         client.post(self.url(path)).header("x-participant-token", self.token(name).await)
     }
 
+    /// `POST path` with the JSON `body`, as participant `name` (claimed on first use).
+    pub async fn post_json_as(&self, name: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post_as(&reqwest::Client::new(), name, path).await.json(body).send().await.expect("the server answers")
+    }
+
     /// The stored participant `name`, claimed through the API first if needed.
     pub async fn participant(&self, name: &str) -> moa_workshop::store::participants::Participant {
         self.token(name).await;

@@ -3,7 +3,7 @@
 //! zygote and from the siblings graded beside it. Bare scripts (no harness, no audit hook,
 //! ctypes allowed) show what the OS layers alone refuse; gradings show what a participant gets.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn healthz_is_ok_once_database_and_grader_are_ready() {

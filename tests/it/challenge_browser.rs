@@ -3,7 +3,7 @@
 //! leaderboard sees the new row appear without reloading. With `MOA_UPDATE_SCREENSHOT=1` it
 //! refreshes docs/screenshots/challenge.png and leaderboard.png.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use common::moa::spawn_with_fake;
 use moa_workshop::config::Secret;
 
 const WAIT: Duration = Duration::from_secs(30);
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
 
 fn screenshot_path(name: &str) -> Option<PathBuf> {
     (std::env::var("MOA_UPDATE_SCREENSHOT").as_deref() == Ok("1"))

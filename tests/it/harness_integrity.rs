@@ -3,17 +3,10 @@
 //! the original buggy code (honest score: 0) score 120, or bent the report, before the harness
 //! kept its state out of reach.
 
-mod common;
+use crate::common;
 
-use std::path::Path;
-
-use common::grading::{grade, grader_with};
+use common::grading::{example, grade, grader_with};
 use moa_workshop::grader::{GradeReport, GradeStatus};
-
-fn example(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grader-examples").join(name))
-        .unwrap()
-}
 
 /// The original buggy code, plus a correct implementation under another name for an attack
 /// to swap in.
@@ -130,7 +123,8 @@ sys.modules["builtins"].float = Lying
     // its own copies: the harness goes on as before.
     let code = format!(
         "{}\nimport sys\n_b = sys.modules['builtins']\n\
-         isinstance, float, dict, len, sum, list, str = _b.isinstance, _b.float, _b.dict, _b.len, _b.sum, _b.list, _b.str\n\
+         sys._kept = sys.__dict__.get('_kept') or (_b.isinstance, _b.float, _b.dict, _b.len, _b.sum, _b.list, _b.str)\n\
+         isinstance, float, dict, len, sum, list, str = sys._kept\n\
          for _name in ('str', 'int', 'float', 'list', 'dict', 'tuple', 'bool', 'type', 'len', 'repr', 'isinstance', 'round', 'ord', 'getattr', 'callable', 'RuntimeError', 'BaseException', 'Exception'):\n    \
          setattr(_b, _name, None)\n",
         example("02_full_marks.py")
@@ -282,7 +276,7 @@ async fn a_lone_surrogate_in_a_correct_result_is_judged_not_called_forgery() {
     let code = "def calculate_user_metrics(users, start_date, end_date):\n    return '\\udfff'\n";
     let report = grade(&grader, code).await;
     assert_eq!(report.status, GradeStatus::FailedValidation, "{:?}", report.reason);
-    assert!(report.validation.iter().all(|v| v.reason == "returned a str, not a dict"), "{:?}", report.validation);
+    assert!(report.validation.iter().all(|v| v.reason.starts_with("returned a str")), "{:?}", report.validation);
 }
 
 #[tokio::test]
@@ -342,7 +336,7 @@ async fn the_cpu_limit_is_still_called_the_cpu_limit() {
 
 #[tokio::test]
 async fn every_example_still_gets_its_points_with_the_stronger_harness() {
-    // Quick guard beside tests/grader.rs: the full-marks and the trimmed examples.
+    // Quick guard beside tests/it/grader.rs: the full-marks and the trimmed examples.
     let grader = grader_with(|_| {}).await;
     assert_eq!(grade(&grader, &example("02_full_marks.py")).await.total, 120);
     let report = grade(&grader, &example("03_division_fix_only.py")).await;

@@ -5,7 +5,7 @@
 //! Needs `chromium` and `chromedriver`; fails with instructions when they are missing unless
 //! `MOA_SKIP_BROWSER=1`. With `MOA_UPDATE_SCREENSHOT=1` it refreshes docs/screenshots/chat.png.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! (with namespaces and on the seccomp-only fallback); when they already run unprivileged,
 //! every other grader test covers that case and this one says so.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;

@@ -7,7 +7,7 @@
 //! database there. Without the variable the PostgreSQL tests print a loud notice and skip;
 //! the multi-instance tests also run on a shared SQLite file, which needs nothing.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -23,8 +23,8 @@ use moa_workshop::store::{self, generations, participants, sessions};
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
-const ASCENDING: &str = include_str!("fixtures/grader-examples/04_ascending_sort.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
+const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_sort.py");
 const TOKEN: &str = "organizer-token-for-tests";
 
 /// Where the apps of one test keep their data: a SQLite file, or a fresh PostgreSQL database.

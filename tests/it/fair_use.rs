@@ -1,7 +1,7 @@
 //! Fair use (issue 13): one client cannot spend the room's key, fill `MOA_MAX_RUNS` or hold
 //! the grader for everyone else; each refusal is a 429 with a sentence and Retry-After.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use common::fake_llm::FakeLlm;
 use common::moa::{config, spawn_with_fake};
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
 
 fn small() -> Value {
     config("big-main", 1, &[("a", "fast-a")])
@@ -47,8 +47,8 @@ async fn one_client_holding_slow_runs_cannot_fill_the_server() {
     // Everyone else still gets in.
     let other = ask(&app, Some(&"b".repeat(32)), &small()).send().await.unwrap();
     assert_eq!(other.status(), 200);
-    let ada = app.post_as(&reqwest::Client::new(), "Ada", "/api/generate").await;
-    assert_eq!(ada.json(&json!({"config": small()})).send().await.unwrap().status(), 200);
+    let ada = app.post_json_as("Ada", "/api/generate", &json!({"config": small()})).await;
+    assert_eq!(ada.status(), 200);
     // A script that drops its cookies is one client: its address.
     let cookieless = futures_util::future::join_all((0..5).map(|_| ask(&app, None, &small()).send())).await;
     let (open, refused): (Vec<_>, Vec<_>) = cookieless.into_iter().map(Result::unwrap).partition(|r| r.status() == 200);
@@ -181,12 +181,7 @@ async fn generation(app: &TestApp, name: &str, code: &str) -> String {
 }
 
 async fn submit(app: &TestApp, name: &str, generation_id: &str) -> reqwest::Response {
-    app.post_as(&reqwest::Client::new(), name, "/api/submissions")
-        .await
-        .json(&json!({"generation_id": generation_id}))
-        .send()
-        .await
-        .unwrap()
+    app.post_json_as(name, "/api/submissions", &json!({"generation_id": generation_id})).await
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ fn every_command_has_help_that_exits_0() {
     let grade = run(&["grade", "--help"]);
     assert_eq!(grade.status.code(), Some(0), "{}", text(&grade.stderr));
     let help = text(&grade.stdout);
-    for part in ["--json", "--challenge <ID>", "<FILE>", "Exit code 0 whenever a verdict was reached"] {
+    for part in ["--json", "--challenge <ID_OR_DIR>", "<FILE>", "Exit code 0 whenever a verdict was reached"] {
         assert!(help.contains(part), "{part:?} missing from {help}");
     }
 

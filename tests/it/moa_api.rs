@@ -1,6 +1,6 @@
 //! `POST /api/moa` against the real OpenAI-compatible client and a fake LLM server.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

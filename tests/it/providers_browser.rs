@@ -4,7 +4,7 @@
 //!
 //! Needs `chromium` and `chromedriver`; `MOA_SKIP_BROWSER=1` skips it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

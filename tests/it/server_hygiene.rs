@@ -2,7 +2,7 @@
 //! byte at a time, idle keep-alive, and more sockets than the server can carry. Each must be
 //! closed or refused cleanly, while a live stream (legitimately quiet) stays open.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

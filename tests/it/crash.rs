@@ -3,7 +3,7 @@
 //! answered is still there with the same score, none is half-written or doubled, a resubmitted
 //! generation counts once, and no sandboxed grading outlives the server that started it.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
 /// A submission that is still being graded when the server dies: it shrugs off the harness's
 /// own import alarm, so only the server's wall clock (or its death) can end it.
 const SLEEPER: &str = "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass\n\n\

@@ -1,7 +1,7 @@
 //! The challenge flow against a fake LLM: generate (an MoA run that stores the extracted
 //! function) → submit (graded in the sandbox) → leaderboard.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -10,8 +10,8 @@ use common::fake_llm::FakeLlm;
 use common::moa::{config, named, read_events, spawn_with_fake};
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
-const ASCENDING: &str = include_str!("fixtures/grader-examples/04_ascending_sort.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
+const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_sort.py");
 
 /// The main model answers with fenced code: the ascending-sort version when the prompt asks
 /// for "variant B", the full-marks one otherwise. Layer agents give short notes.
@@ -35,7 +35,7 @@ fn setup() -> Value {
 
 /// `POST /api/generate` as participant `name` (claimed on first use).
 async fn generate(app: &TestApp, name: &str, body: Value) -> reqwest::Response {
-    app.post_as(&reqwest::Client::new(), name, "/api/generate").await.json(&body).send().await.unwrap()
+    app.post_json_as(name, "/api/generate", &body).await
 }
 
 async fn generate_ok(app: &TestApp, participant: &str, prompt: Option<&str>) -> (String, String) {
@@ -49,13 +49,7 @@ async fn generate_ok(app: &TestApp, participant: &str, prompt: Option<&str>) -> 
 }
 
 async fn submit(app: &TestApp, participant: &str, generation_id: &str) -> Value {
-    let response = app
-        .post_as(&reqwest::Client::new(), participant, "/api/submissions")
-        .await
-        .json(&json!({"generation_id": generation_id}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json_as(participant, "/api/submissions", &json!({"generation_id": generation_id})).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
 }
@@ -105,22 +99,12 @@ async fn generate_then_submit_then_leaderboard() {
     );
     assert_eq!(agents[3]["layer"], 2);
     // Another attendee cannot submit Ada's generation.
-    let response = app
-        .post_as(&reqwest::Client::new(), "Bob", "/api/submissions")
-        .await
-        .json(&json!({"generation_id": ada_generation}))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_json_as("Bob", "/api/submissions", &json!({"generation_id": ada_generation})).await;
     assert_eq!(response.status(), 404);
     // Nor by naming Ada while signed in as Bob.
     let response = app
-        .post_as(&reqwest::Client::new(), "Bob", "/api/submissions")
-        .await
-        .json(&json!({"participant": "Ada", "generation_id": ada_generation}))
-        .send()
-        .await
-        .unwrap();
+        .post_json_as("Bob", "/api/submissions", &json!({"participant": "Ada", "generation_id": ada_generation}))
+        .await;
     assert_eq!(response.status(), 403);
     let error: Value = response.json().await.unwrap();
     assert!(error["error"].as_str().unwrap().contains("cannot act for \"Ada\""), "{error}");

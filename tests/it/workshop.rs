@@ -1,7 +1,7 @@
 //! Submissions, the leaderboard and the organizer view over HTTP, on a real SQLite file.
-//! Generations are stored directly here; `tests/challenge.rs` makes them through the MoA run.
+//! Generations are stored directly here; `tests/it/challenge.rs` makes them through the MoA run.
 
-mod common;
+use crate::common;
 
 use common::TestApp;
 use futures_util::StreamExt;
@@ -9,8 +9,8 @@ use moa_workshop::config::Secret;
 use moa_workshop::store::{generations, participants};
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
-const ASCENDING: &str = include_str!("fixtures/grader-examples/04_ascending_sort.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
+const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_sort.py");
 
 /// Stores a generation for `name` (claiming the name first) and returns its id.
 async fn generation(app: &TestApp, name: &str, code: &str) -> String {
@@ -32,12 +32,7 @@ async fn generation(app: &TestApp, name: &str, code: &str) -> String {
 }
 
 async fn submit(app: &TestApp, name: &str, generation_id: &str) -> reqwest::Response {
-    app.post_as(&reqwest::Client::new(), name, "/api/submissions")
-        .await
-        .json(&json!({"generation_id": generation_id}))
-        .send()
-        .await
-        .unwrap()
+    app.post_json_as(name, "/api/submissions", &json!({"generation_id": generation_id})).await
 }
 
 /// [`submit`], retrying as told while the participant's previous submission is being graded.
@@ -119,11 +114,10 @@ async fn bad_submissions_get_clear_errors_and_store_nothing() {
         (Some("Ada"), json!({}), 400, "generation_id"),
     ];
     for (who, body, status, text) in cases {
-        let request = match who {
-            Some(name) => app.post_as(&reqwest::Client::new(), name, "/api/submissions").await,
-            None => reqwest::Client::new().post(app.url("/api/submissions")),
+        let response = match who {
+            Some(name) => app.post_json_as(name, "/api/submissions", &body).await,
+            None => reqwest::Client::new().post(app.url("/api/submissions")).json(&body).send().await.unwrap(),
         };
-        let response = request.json(&body).send().await.unwrap();
         assert_eq!(response.status(), status, "{body}");
         let error: Value = response.json().await.unwrap();
         assert!(error["error"].as_str().unwrap().contains(text), "{error}");

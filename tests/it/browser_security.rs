@@ -2,7 +2,7 @@
 //! changes are refused, pages cannot be framed and carry a CSP, organizer pages are not
 //! cached, cookies are Secure over https, and organizer sign-in slows guessers down.
 
-mod common;
+use crate::common;
 
 use moa_workshop::app::{App, Startup};
 use moa_workshop::config::Secret;

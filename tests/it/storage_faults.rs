@@ -2,7 +2,7 @@
 //! opened at all. /healthz says so with the cause, a generation refuses before it spends a
 //! run, people get "the server cannot save right now: <cause>", and start-up names the cause.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,11 +1,11 @@
 //! The grader end to end: real Python in the real sandbox, points checked against the rubric.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::grading::{alive, cwd_of, descendants, grade, graded_now, grader_with, wait_until, zygote_pid};
+use common::grading::{alive, cwd_of, descendants, example, grade, graded_now, grader_with, wait_until, zygote_pid};
 use moa_workshop::grader::GradeStatus;
 use serde_json::Value;
 
@@ -106,7 +106,15 @@ async fn rule_violations_are_rejected_with_a_clear_reason() {
         ("def calculate_user_metrics(:\n", "not valid Python"),
         ("import os\n", "import of 'os'"),
         ("from subprocess import run\n", "import from 'subprocess'"),
-        ("import dateutil.parser\nimport os.path\n", "import of 'os.path'"),
+        ("import os.path\n", "import of 'os.path'"),
+        // The rubric's §2: the whole dotted name, every name of a from-import, no `*`.
+        ("import dateutil.parser\n", "import of 'dateutil.parser'"),
+        ("from math import *\n", "'from math import *' is not allowed"),
+        ("from math import sqrt, gcd\n", "importing 'gcd' from 'math'"),
+        (
+            "from dateutil.relativedelta import relativedelta\n",
+            "importing 'relativedelta' from 'dateutil.relativedelta'",
+        ),
         ("from . import x\n", "import from '.'"),
         ("def calculate_user_metrics(u, s, e):\n    return eval('1')\n", "calling eval()"),
         ("def calculate_user_metrics(u, s, e):\n    return open('x')\n", "calling open()"),
@@ -125,7 +133,12 @@ async fn rule_violations_are_rejected_with_a_clear_reason() {
         assert!(reason.contains(expected), "{code:?}: {reason}");
     }
     // Allowed imports pass the rules (dateutil need not be installed to pass the rules).
-    let report = grade(&grader, "import math, heapq, json\nfrom datetime import date\nfrom typing import List\n").await;
+    let report = grade(
+        &grader,
+        "import math, heapq, json\nfrom datetime import date\nfrom typing import List\n\
+         def later():\n    from dateutil.parser import parse\n",
+    )
+    .await;
     assert!(report.reason.unwrap().contains("does not define calculate_user_metrics"));
 }
 
@@ -281,4 +294,27 @@ async fn the_fork_server_is_killed_and_its_directory_deleted_on_shutdown() {
     drop(grader);
     wait_until("the dropped grader's fork server is gone", Duration::from_secs(5), || !pids.iter().any(|&p| alive(p)))
         .await;
+}
+
+#[tokio::test]
+async fn the_module_runs_as_main_with_the_allowed_modules_bound_and_runs_again_for_the_checks() {
+    let grader = grader_with(|_| {}).await;
+    // The eight modules are bound already: no import needed (as in the original).
+    let code = "def calculate_user_metrics(users, start_date, end_date):\n    \
+                return {'average_engagement': math.floor(0.5), 'top_performers': heapq.nlargest(5, []), 'active_count': 0}\n";
+    let report = grade(&grader, code).await;
+    assert_eq!(report.status, GradeStatus::Graded, "{:?}", report.reason);
+    // `__name__` is "__main__": an example-usage block runs at load, and its failure is a load error.
+    let code =
+        format!("{}\nif __name__ == '__main__':\n    raise ValueError('example usage')\n", example("02_full_marks.py"));
+    let report = grade(&grader, &code).await;
+    assert_eq!(report.status, GradeStatus::Rejected);
+    assert!(report.reason.as_deref().unwrap_or("").contains("ValueError: example usage"), "{:?}", report.reason);
+    // Executed twice: the checks start from a fresh module. The average check is the ninth
+    // call of the checks (the validation gate made four before them).
+    let code = "CALLS = []\ndef calculate_user_metrics(users, start_date, end_date):\n    CALLS.append(1)\n    \
+                return {'average_engagement': len(CALLS), 'top_performers': [], 'active_count': 0}\n";
+    let report = grade(&grader, code).await;
+    let average = report.checks.iter().find(|c| c.id == "correct_average_calculation").unwrap();
+    assert!(average.reason.contains("average_engagement is 9,"), "{}", average.reason);
 }

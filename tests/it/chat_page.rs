@@ -1,6 +1,6 @@
-//! The chat page as served: what it says without a key and what it embeds (its weight: tests/page_weight.rs).
+//! The chat page as served: what it says without a key and what it embeds (its weight: tests/it/page_weight.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

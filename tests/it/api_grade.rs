@@ -1,12 +1,12 @@
 //! `POST /api/grade` over HTTP: auth, bad input, the busy queue, and the server surviving.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
 
 #[tokio::test]
 async fn grades_code_and_needs_the_organizer_token_when_one_is_set() {

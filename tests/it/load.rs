@@ -5,7 +5,7 @@
 //!
 //! `MOA_LOAD_ATTENDEES` changes the crowd (200 by default).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-const FULL_MARKS: &str = include_str!("fixtures/grader-examples/02_full_marks.py");
+const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
 
 fn attendees() -> usize {
     std::env::var("MOA_LOAD_ATTENDEES").ok().and_then(|v| v.parse().ok()).unwrap_or(200)

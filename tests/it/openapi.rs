@@ -3,7 +3,7 @@
 //! written), whose `$ref`s all resolve, whose examples validate against their schemas, and
 //! whose schemas match what the server really answers.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

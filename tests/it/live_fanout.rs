@@ -1,7 +1,7 @@
 //! The live leaderboard with many viewers: one render per change, the same bytes for every
 //! viewer, and a clear 503 past the viewer cap.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! run must end, promptly, with a sentence on the agent that suffered, and leave nothing
 //! running: no open connection to the provider, no engine task still at work.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

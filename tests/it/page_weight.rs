@@ -1,7 +1,7 @@
 //! What a browser on bad Wi-Fi downloads: every page's first load stays small, comes from this
 //! server only, and its static files are cached for good under a content-hashed URL.
 
-mod common;
+use crate::common;
 
 use reqwest::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, ETAG, IF_NONE_MATCH};
 
