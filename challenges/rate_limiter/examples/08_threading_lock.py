@@ -1,0 +1,37 @@
+import threading
+from collections import defaultdict, deque
+
+
+class RateLimiter:
+    def __init__(self, limit, window):
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            raise ValueError("limit must be a positive int")
+        if not isinstance(window, (int, float)) or window <= 0:
+            raise ValueError("window must be positive")
+        self.limit = limit
+        self.window = window
+        self.log = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def _prune(self, key, now):
+        q = self.log[key]
+        while q and q[0] + self.window <= now:
+            q.popleft()
+        return q
+
+    def allow(self, key, now):
+        with self.lock:
+            q = self._prune(key, now)
+            if len(q) < self.limit:
+                q.append(now)
+                return True
+            return False
+
+    def remaining(self, key, now):
+        with self.lock:
+            return self.limit - len(self._prune(key, now))
+
+    def retry_after(self, key, now):
+        with self.lock:
+            q = self._prune(key, now)
+            return 0 if len(q) < self.limit else q[0] + self.window - now

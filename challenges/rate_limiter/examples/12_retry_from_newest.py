@@ -1,0 +1,35 @@
+from collections import defaultdict, deque
+
+
+class RateLimiter:
+    def __init__(self, limit, window):
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+            raise ValueError("limit must be a positive int")
+        if not isinstance(window, (int, float)) or window <= 0:
+            raise ValueError("window must be positive")
+        self.limit = limit
+        self.window = window
+        self.log = defaultdict(deque)
+
+    def _prune(self, key, now):
+        q = self.log[key]
+        while q and q[0] + self.window <= now:
+            q.popleft()
+        return q
+
+    def allow(self, key, now):
+        q = self._prune(key, now)
+        if len(q) < self.limit:
+            q.append(now)
+            return True
+        return False
+
+    def remaining(self, key, now):
+        return self.limit - len(self._prune(key, now))
+
+    def retry_after(self, key, now):
+        q = self._prune(key, now)
+        if len(q) < self.limit:
+            return 0
+        # Waits for the latest request to expire instead of the oldest.
+        return q[-1] + self.window - now
