@@ -15,6 +15,7 @@ mod api_grade;
 mod browser_security;
 mod challenge;
 mod challenge_browser;
+mod challenges;
 mod chat_browser;
 mod chat_page;
 mod cli;

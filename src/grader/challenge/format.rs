@@ -159,7 +159,7 @@ struct AwardFile {
 #[serde(deny_unknown_fields)]
 struct RuleFile {
     when: Option<Text>,
-    points: u32,
+    points: Spanned<u32>,
     reason: Text,
 }
 
@@ -353,9 +353,10 @@ pub fn compile(folder: &Folder, base: Option<&Folder>) -> Result<Challenge, Vec<
         problems.push(manifest_problem("there are no [[checks]]".into()));
     }
     let mut category_list = Vec::new();
+    let checks_compiled = problems.is_empty();
     for c in &categories {
         let max: u32 = checks.iter().filter(|k| k.category == c.id).map(|k| k.max).sum();
-        if max == 0 {
+        if max == 0 && checks_compiled {
             problems.push(manifest_problem(format!("category {} has no check", c.id)));
         }
         category_list.push(Category { id: c.id.clone(), title: c.title.clone(), max });
@@ -593,10 +594,11 @@ fn check(source: &mut Source, entry: &str, spanned: Spanned<CheckFile>) -> Optio
     }
     let mut score = Vec::new();
     for (i, rule) in file.score.iter().enumerate() {
-        if rule.points > file.max {
+        let points = *rule.points.get_ref();
+        if points > file.max {
             source.problem(
-                rule.reason.span(),
-                at(&format!("a rule gives {} points, more than its max {}", rule.points, file.max)),
+                rule.points.span(),
+                at(&format!("a rule gives {points} points, more than its max {}", file.max)),
             );
         }
         if rule.when.is_none() && i + 1 < file.score.len() {
@@ -608,7 +610,7 @@ fn check(source: &mut Source, entry: &str, spanned: Spanned<CheckFile>) -> Optio
             None => Some(None),
         };
         if let (Some(when), Some(reason)) = (when, source.template(&rule.reason, &at("reason"))) {
-            score.push(Rule { when, award: Award { points: rule.points, reason } });
+            score.push(Rule { when, award: Award { points, reason } });
         }
     }
     if file.score.is_empty() {
@@ -618,16 +620,24 @@ fn check(source: &mut Source, entry: &str, spanned: Spanned<CheckFile>) -> Optio
     }
     let mut known: Vec<&str> = CALL_NAMES.iter().chain(CHECK_NAMES).copied().collect();
     known.extend(lets.keys().map(String::as_str));
-    let mut exprs: Vec<&Expr> = lets.values().collect();
-    for rule in &score {
-        exprs.extend(rule.when.iter());
-        exprs.extend(template_exprs(&rule.award.reason));
+    // Each expression with the span of the text it came from, for `file:line` of a bad name.
+    let mut spanned: Vec<(Range<usize>, &Expr)> = Vec::new();
+    for (name, e) in &lets {
+        spanned.push((file.lets[name].span(), e));
+    }
+    for (rule, file_rule) in score.iter().zip(&file.score) {
+        if let (Some(w), Some(t)) = (&rule.when, &file_rule.when) {
+            spanned.push((t.span(), w));
+        }
+        spanned.extend(template_exprs(&rule.award.reason).map(|e| (file_rule.reason.span(), e)));
     }
     for award in raised.iter() {
-        exprs.extend(template_exprs(&award.reason));
+        spanned.extend(template_exprs(&award.reason).map(|e| (span.clone(), e)));
     }
-    let watch_args = exprs.iter().any(|e| e.free_names().iter().any(|n| n == "args_after"));
-    source.names(span.clone(), &exprs, &known);
+    let watch_args = spanned.iter().any(|(_, e)| e.free_names().iter().any(|n| n == "args_after"));
+    for (at, e) in &spanned {
+        source.names(at.clone(), &[e], &known);
+    }
     if let Some(u) = &unscorable {
         let mut with_problem = known.clone();
         with_problem.push(PROBLEM_NAME);

@@ -1,0 +1,115 @@
+//! Challenges as data, through the command line an organizer uses: every shipped challenge
+//! passes `challenge check`; a new one starts valid; a broken one says `file:line: problem`;
+//! a challenge folder of one's own grades with `grade --challenge DIR`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::common;
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_moa-workshop"))
+        .args(args)
+        .current_dir(dir)
+        .env("MOA_PYTHON", common::python())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("challenges");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("challenge.toml").is_file())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn check_json(dir: &Path) -> (Option<i32>, Value) {
+    let out = run(&["challenge", "check", "--json", dir.to_str().unwrap()], Path::new("/"));
+    let verdict = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.code(), verdict)
+}
+
+#[test]
+fn every_shipped_challenge_passes_challenge_check() {
+    let dirs = shipped();
+    assert!(dirs.len() >= 4, "{dirs:?}");
+    for dir in dirs {
+        let (code, verdict) = check_json(&dir);
+        assert_eq!(code, Some(0), "{}: {verdict}", dir.display());
+        assert_eq!(verdict["valid"], true, "{verdict}");
+        assert_eq!(verdict["reference_total"], verdict["max"], "{verdict}");
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("calculate_user_metrics") {
+            // The original's points, kept: a constant answer of the right shape earns 87.
+            assert_eq!(verdict["do_nothing_total"], 87, "{verdict}");
+            assert!(
+                verdict["warnings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|w| w.as_str().unwrap().contains("constant answer earns 87"))
+            );
+        } else {
+            assert!(verdict["do_nothing_total"].as_u64().unwrap() * 4 <= verdict["max"].as_u64().unwrap(), "{verdict}");
+        }
+    }
+}
+
+#[test]
+fn a_new_challenge_is_valid_and_grades_and_a_broken_one_says_where() {
+    let work = tempfile::tempdir().unwrap();
+    let out = run(&["challenge", "new", "vowels", "--dir", "."], work.path());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let folder = work.path().join("vowels");
+    let (code, verdict) = check_json(&folder);
+    assert_eq!(
+        (code, verdict["valid"].clone(), verdict["baseline_total"].clone()),
+        (Some(0), true.into(), 55.into()),
+        "{verdict}"
+    );
+    // It grades as any challenge does.
+    std::fs::write(work.path().join("mine.py"), "def count_vowels(text):\n    return 3\n").unwrap();
+    let out = run(&["grade", "--json", "--challenge", folder.to_str().unwrap(), "mine.py"], work.path());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["challenge"], "vowels", "{report}");
+    assert_eq!(report["total"], 45 + 5, "{report}");
+    // A second `new` of the same name refuses to touch it.
+    assert_eq!(run(&["challenge", "new", "vowels", "--dir", "."], work.path()).status.code(), Some(1));
+
+    // Broken: a typo in a condition's name, a rule worth more than its check, a bad expression.
+    let manifest = folder.join("challenge.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let text = text
+        .replacen("when = \"result == 3\"", "when = \"reslt == 3\"", 1)
+        .replacen("points = 35\n", "points = 36\n", 1)
+        .replacen("when = \"result == 0\"", "when = \"result == (0\"", 1);
+    std::fs::write(&manifest, &text).unwrap();
+    let out = run(&["challenge", "check", folder.to_str().unwrap()], Path::new("/"));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (line, problem) in [
+        (line_of("reslt == 3"), "unknown name 'reslt'"),
+        (line_of("points = 36"), "more than its max 35"),
+        (line_of("result == (0"), "when"),
+    ] {
+        let wanted = format!("challenge.toml:{line}: ");
+        assert!(
+            stdout.lines().any(|l| l.contains(&wanted) && l.contains(problem)),
+            "{wanted}…{problem} missing from:\n{stdout}"
+        );
+    }
+    let (_, verdict) = check_json(&folder);
+    assert_eq!(verdict["valid"], false);
+    assert!(verdict["problems"].as_array().unwrap().len() >= 3, "{verdict}");
+}
