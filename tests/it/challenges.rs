@@ -113,3 +113,18 @@ fn a_new_challenge_is_valid_and_grades_and_a_broken_one_says_where() {
     assert_eq!(verdict["valid"], false);
     assert!(verdict["problems"].as_array().unwrap().len() >= 3, "{verdict}");
 }
+
+#[test]
+fn the_json_schema_accepts_every_shipped_manifest_and_refuses_a_wrong_one() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("challenges");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("challenge.schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for dir in shipped() {
+        let manifest: Value = toml::from_str(&std::fs::read_to_string(dir.join("challenge.toml")).unwrap()).unwrap();
+        let errors: Vec<String> = validator.iter_errors(&manifest).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", dir.display());
+    }
+    let wrong: Value = toml::from_str("title = 1\n[[checks]]\nid = 'x'\n").unwrap();
+    assert!(!validator.is_valid(&wrong));
+}
