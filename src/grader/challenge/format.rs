@@ -114,7 +114,8 @@ struct ValidationFile {
 struct ValidationCallFile {
     id: String,
     description: String,
-    call: Text,
+    call: Option<Text>,
+    steps: Option<Vec<Text>>,
     passes: Option<Text>,
     failure: Option<Text>,
 }
@@ -484,7 +485,14 @@ fn validation(source: &mut Source, entry: &str, file: ValidationFile) -> Option<
     for spanned in file.calls {
         let span = spanned.span();
         let v = spanned.into_inner();
-        let call = parse_call(source, &v.call, entry, true);
+        let call = match (&v.call, &v.steps) {
+            (Some(call), None) => parse_call(source, call, entry, true),
+            (None, Some(steps)) => parse_steps(source, steps, entry),
+            _ => {
+                source.problem(span.clone(), format!("validation call {}: give exactly one of call and steps", v.id));
+                None
+            }
+        };
         let passes = match &v.passes {
             Some(t) => source.expr(t, "passes"),
             None => default_passes.clone(),
