@@ -51,7 +51,7 @@
       const response = await fetch('/api/inspect', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ config: currentConfig(), prompt: question.value }),
+        body: JSON.stringify({ config: currentConfig(), prompt: question.value, challenge: ask.dataset.challengeId }),
       });
       body = await response.json();
       if (mine !== sequence) return;
