@@ -440,11 +440,13 @@ async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> R
     let names: std::collections::HashMap<String, String> =
         participants::all(&state.pool).await?.into_iter().map(|p| (p.id, p.name)).collect();
     let all = submissions::list(&state.pool, None).await?;
-    let check_ids: Vec<String> = all
-        .iter()
-        .find(|s| !s.report.checks.is_empty())
-        .map(|s| s.report.checks.iter().map(|c| c.id.clone()).collect())
-        .unwrap_or_default();
+    // Every check of every challenge graded, in order of first appearance: one column each.
+    let mut check_ids: Vec<String> = Vec::new();
+    for check in all.iter().flat_map(|s| &s.report.checks) {
+        if !check_ids.contains(&check.id) {
+            check_ids.push(check.id.clone());
+        }
+    }
     let mut header = vec![
         "submitted_at",
         "participant",
@@ -455,6 +457,8 @@ async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> R
         "grade",
         "status",
         "reason",
+        "challenge",
+        "challenge_hash",
     ];
     header.extend(check_ids.iter().map(String::as_str));
     let rows =
@@ -469,6 +473,8 @@ async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> R
                 s.report.grade.clone(),
                 s.status.clone(),
                 s.report.reason.clone().unwrap_or_default(),
+                s.challenge.clone(),
+                s.challenge_hash.clone(),
             ];
             row.extend(check_ids.iter().map(|id| {
                 s.report.checks.iter().find(|c| &c.id == id).map(|c| c.points.to_string()).unwrap_or_default()

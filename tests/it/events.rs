@@ -188,6 +188,10 @@ async fn scores_record_their_challenge_version_and_each_challenge_has_its_board(
 
     let dashboard = organizer_page(&app, "/organizer").await;
     assert!(dashboard.contains(&hash(DEFAULT)[..8]) && dashboard.contains(&hash("vowels")[..8]), "{dashboard}");
+    let csv = organizer_page(&app, "/organizer/submissions.csv").await;
+    let bob_row = csv.lines().find(|l| l.contains(&bob)).unwrap();
+    assert!(bob_row.contains(&format!("vowels,{}", hash("vowels"))), "{csv}");
+    assert!(csv.lines().next().unwrap().contains("counts_vowels"), "the vowels checks have columns too");
     let bob_id = app.participant("Bob").await.id;
     let page = organizer_page(&app, &format!("/organizer/participants/{bob_id}")).await;
     assert!(page.contains(&hash("vowels")[..8]) && page.contains("generated for version feedc0de"), "{page}");
