@@ -116,7 +116,12 @@ impl App {
     ) -> std::io::Result<()> {
         let router = web::build_router(self.state.clone());
         let state = &self.state;
-        tokio::spawn(state.live.clone().watch_leaderboard(state.pool.clone(), state.shutdown.clone()));
+        tokio::spawn(state.live.clone().watch_leaderboard(
+            state.pool.clone(),
+            state.challenges.clone(),
+            state.settings.active_challenges.clone(),
+            state.shutdown.clone(),
+        ));
         let shutdown = self.shutdown;
         let settings = &self.state.settings;
         let max_connections = match settings.max_connections {

@@ -4,6 +4,9 @@
 'use strict';
 (() => {
   const $ = (selector, root = document) => root.querySelector(selector);
+  // Picking another challenge reloads the page for it (?challenge=ID): brief, presets, guide.
+  const choice = $('#challenge-select');
+  if (choice) choice.addEventListener('change', () => choice.form.submit());
   const form = $('#config');
   const ask = $('#ask');
   if (!form || !ask) return;
@@ -51,7 +54,7 @@
       const response = await fetch('/api/inspect', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ config: currentConfig(), prompt: question.value }),
+        body: JSON.stringify({ config: currentConfig(), prompt: question.value, challenge: ask.dataset.challengeId }),
       });
       body = await response.json();
       if (mine !== sequence) return;

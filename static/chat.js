@@ -578,6 +578,8 @@
     try {
       const participant = askForm.dataset.participant;
       const body = participant ? { participant, config, prompt: question } : { question, config };
+      // The challenge page names the challenge picked in its ?challenge= select.
+      if (participant && askForm.dataset.challengeId) body.challenge = askForm.dataset.challengeId;
       const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
       if (ownKey && usesDefaultProvider(config)) headers['x-llm-api-key'] = ownKey;
       const response = await fetch(askForm.dataset.endpoint || '/api/moa', {

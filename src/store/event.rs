@@ -5,6 +5,33 @@ use sqlx::Row;
 use super::{Pool, leaderboard, now_ms};
 
 const FROZEN_AT: &str = "leaderboard_frozen_at";
+/// The challenges attendees may pick, ids separated by commas, as the organizer last chose.
+const ACTIVE_CHALLENGES: &str = "active_challenges";
+
+/// The challenges the organizer opened on the organizer page; `None` until they chose.
+pub async fn active_challenges(pool: &Pool) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let row = sqlx::query("SELECT value FROM event_state WHERE key = $1")
+        .bind(ACTIVE_CHALLENGES)
+        .fetch_optional(pool)
+        .await?;
+    let value = row.map(|r| r.try_get::<String, _>("value")).transpose()?;
+    Ok(value.map(|v| v.split(',').filter(|id| !id.is_empty()).map(str::to_string).collect()))
+}
+
+pub async fn set_active_challenges(pool: &Pool, ids: &[String]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO event_state (key, value, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(ACTIVE_CHALLENGES)
+    .bind(ids.join(","))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    leaderboard::bump(&mut tx).await?;
+    tx.commit().await
+}
 
 /// When the public leaderboard was frozen (ms), if it is.
 pub async fn frozen_at(pool: &Pool) -> Result<Option<i64>, sqlx::Error> {
@@ -33,12 +60,13 @@ pub async fn freeze(pool: &Pool, frozen: bool) -> Result<(), sqlx::Error> {
 }
 
 /// Deletes every participant, generation and submission, and unfreezes, in one transaction.
-/// Organizer sessions stay open, and the leaderboard revision keeps growing.
+/// Organizer sessions and the chosen challenges stay, and the leaderboard revision keeps growing.
 pub async fn reset(pool: &Pool) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    for table in ["submissions", "generations", "participants", "event_state"] {
+    for table in ["submissions", "generations", "participants"] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
     }
+    sqlx::query("DELETE FROM event_state WHERE key <> $1").bind(ACTIVE_CHALLENGES).execute(&mut *tx).await?;
     leaderboard::bump(&mut tx).await?;
     tx.commit().await
 }

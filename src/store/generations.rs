@@ -9,6 +9,8 @@ pub struct Generation {
     pub id: String,
     pub participant_id: String,
     pub challenge: String,
+    /// The version of the challenge it was made for (its content digest).
+    pub challenge_hash: String,
     /// The full MoA configuration, as workshop JSON.
     pub config: serde_json::Value,
     pub prompt: String,
@@ -24,6 +26,7 @@ pub struct Generation {
 pub struct NewGeneration<'a> {
     pub participant_id: &'a str,
     pub challenge: &'a str,
+    pub challenge_hash: &'a str,
     pub config: &'a serde_json::Value,
     pub prompt: &'a str,
     pub answer: &'a str,
@@ -31,7 +34,8 @@ pub struct NewGeneration<'a> {
     pub timings: &'a serde_json::Value,
 }
 
-const COLUMNS: &str = "id, participant_id, challenge, config, prompt, answer, code, timings, created_at";
+const COLUMNS: &str =
+    "id, participant_id, challenge, challenge_hash, config, prompt, answer, code, timings, created_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Generation, sqlx::Error> {
     let json = |column: &str| -> Result<serde_json::Value, sqlx::Error> {
@@ -42,6 +46,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Generation, sqlx::Error> {
         id: row.try_get("id")?,
         participant_id: row.try_get("participant_id")?,
         challenge: row.try_get("challenge")?,
+        challenge_hash: row.try_get("challenge_hash")?,
         config: json("config")?,
         prompt: row.try_get("prompt")?,
         answer: row.try_get("answer")?,
@@ -54,11 +59,12 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Generation, sqlx::Error> {
 pub async fn insert(pool: &Pool, new: NewGeneration<'_>) -> Result<Generation, sqlx::Error> {
     let id = new_id();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO generations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        "INSERT INTO generations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     )))
     .bind(&id)
     .bind(new.participant_id)
     .bind(new.challenge)
+    .bind(new.challenge_hash)
     .bind(new.config.to_string())
     .bind(new.prompt)
     .bind(new.answer)

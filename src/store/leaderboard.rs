@@ -22,6 +22,9 @@ pub struct Entry {
     pub hidden: bool,
     #[serde(skip)]
     pub best_generation_id: String,
+    /// The version of the challenge that graded the best score (organizer view).
+    #[serde(skip)]
+    pub challenge_hash: String,
 }
 
 impl Entry {
@@ -29,6 +32,15 @@ impl Entry {
     pub fn best_at_time(&self) -> &str {
         self.best_at.get(11..19).unwrap_or(&self.best_at)
     }
+
+    /// The first characters of `challenge_hash`: enough to tell versions apart on a page.
+    pub fn short_hash(&self) -> &str {
+        short_hash(&self.challenge_hash)
+    }
+}
+
+pub fn short_hash(hash: &str) -> &str {
+    hash.get(..8).unwrap_or(hash)
 }
 
 /// Which rows to show: the public view skips hidden participants and, when frozen,
@@ -43,18 +55,19 @@ impl View {
     pub const ORGANIZER: View = View { include_hidden: true, until: None };
 }
 
-pub async fn ranking(pool: &Pool, view: View) -> Result<Vec<Entry>, sqlx::Error> {
+/// The board of one challenge: only submissions graded for it count.
+pub async fn ranking(pool: &Pool, view: View, challenge: &str) -> Result<Vec<Entry>, sqlx::Error> {
     let until = view.until.unwrap_or(i64::MAX);
     let rows = sqlx::query(
         "SELECT p.id, p.name, p.hidden, p.created_at AS joined, b.best,
-                (SELECT COUNT(*) FROM submissions c WHERE c.participant_id = p.id AND c.created_at <= $1) AS submissions,
-                f.id AS generation_id, f.created_at AS best_at, g.config
+                (SELECT COUNT(*) FROM submissions c WHERE c.participant_id = p.id AND c.created_at <= $1 AND c.challenge = $3) AS submissions,
+                f.generation_id, f.challenge_hash, f.created_at AS best_at, g.config
          FROM participants p
          JOIN (SELECT participant_id, MAX(total) AS best FROM submissions
-               WHERE created_at <= $1 GROUP BY participant_id) b ON b.participant_id = p.id
+               WHERE created_at <= $1 AND challenge = $3 GROUP BY participant_id) b ON b.participant_id = p.id
          JOIN submissions f ON f.id = (
                SELECT s.id FROM submissions s
-               WHERE s.participant_id = p.id AND s.total = b.best AND s.created_at <= $1
+               WHERE s.participant_id = p.id AND s.total = b.best AND s.created_at <= $1 AND s.challenge = $3
                ORDER BY s.created_at, s.id LIMIT 1)
          JOIN generations g ON g.id = f.generation_id
          WHERE p.hidden = 0 OR $2 = 1
@@ -62,6 +75,7 @@ pub async fn ranking(pool: &Pool, view: View) -> Result<Vec<Entry>, sqlx::Error>
     )
     .bind(until)
     .bind(i64::from(view.include_hidden))
+    .bind(challenge)
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -78,6 +92,7 @@ pub async fn ranking(pool: &Pool, view: View) -> Result<Vec<Entry>, sqlx::Error>
                 participant_id: row.try_get("id")?,
                 hidden: row.try_get::<i64, _>("hidden")? != 0,
                 best_generation_id: row.try_get("generation_id")?,
+                challenge_hash: row.try_get("challenge_hash")?,
             })
         })
         .collect()

@@ -13,11 +13,16 @@ pub struct Submission {
     pub total: i64,
     pub max_points: i64,
     pub status: String,
+    /// The challenge and the version of it that graded this (also in `report`, kept as
+    /// columns so a board can be read per challenge).
+    pub challenge: String,
+    pub challenge_hash: String,
     pub report: GradeReport,
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, participant_id, generation_id, total, max_points, status, report, created_at";
+const COLUMNS: &str =
+    "id, participant_id, generation_id, total, max_points, status, challenge, challenge_hash, report, created_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Submission, sqlx::Error> {
     let report: String = row.try_get("report")?;
@@ -28,6 +33,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Submission, sqlx::Error> {
         total: row.try_get("total")?,
         max_points: row.try_get("max_points")?,
         status: row.try_get("status")?,
+        challenge: row.try_get("challenge")?,
+        challenge_hash: row.try_get("challenge_hash")?,
         report: serde_json::from_str(&report).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
         created_at: row.try_get("created_at")?,
     })
@@ -44,7 +51,7 @@ pub async fn record(
 ) -> Result<(Submission, bool), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO submissions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (generation_id) DO NOTHING"
+        "INSERT INTO submissions ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (generation_id) DO NOTHING"
     )))
     .bind(new_id())
     .bind(participant_id)
@@ -52,6 +59,8 @@ pub async fn record(
     .bind(i64::from(report.total))
     .bind(i64::from(report.max))
     .bind(report.status.as_str())
+    .bind(&report.challenge)
+    .bind(&report.challenge_hash)
     .bind(serde_json::to_string(report).map_err(|e| sqlx::Error::Encode(Box::new(e)))?)
     .bind(now_ms())
     .execute(&mut *tx)

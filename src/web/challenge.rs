@@ -19,6 +19,7 @@ use crate::moa::{self, Config};
 use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
 use crate::web::api::{grade_error, grader};
 use crate::web::chat::ConfigPanel;
+use crate::web::events;
 use crate::web::fair_use::{Client, ClientIp};
 use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
@@ -95,7 +96,11 @@ struct ChallengePage {
     allowed_imports: String,
     categories: Vec<crate::grader::challenge::Category>,
     checks: Vec<crate::grader::challenge::Check>,
-    presets: &'static [(&'static str, &'static str)],
+    presets: Vec<(String, String)>,
+    /// The challenge shown, and (id, title) of every open one when attendees may pick.
+    challenge_id: String,
+    is_default: bool,
+    choices: Vec<(String, String)>,
     test_prompts: &'static [(&'static str, &'static str)],
     /// (when, score, status) of this participant's submissions, newest first.
     history: Vec<(String, i64, String)>,
@@ -108,24 +113,45 @@ struct Visitor {
     name_problem: Option<String>,
     sign_in_problem: Option<String>,
     sign_in_code: Option<String>,
+    /// The challenge picked in the page's `?challenge=` (the event's default one when none).
+    challenge: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    challenge: Option<String>,
 }
 
 /// The page. Sign-in codes are typed, never put in a link: URLs end up in logs and histories.
-async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let challenge = query.challenge;
     // A browser from before tokens holds its participant id: that buys it one token, once.
     if let Some(id) = cookie(&headers, PARTICIPANT_COOKIE)
         && let Some((participant, token)) = participants::upgrade_legacy(&state.pool, &id).await?
     {
-        let visitor = Visitor { participant: Some(participant), ..Visitor::default() };
+        let visitor = Visitor { participant: Some(participant), challenge, ..Visitor::default() };
         let page = challenge_page(&state, visitor).await?;
         return Ok((token_cookie(&state, &headers, &token), page).into_response());
     }
     let participant = caller(&state, &headers).await.ok().flatten();
-    Ok(challenge_page(&state, Visitor { participant, ..Visitor::default() }).await?.into_response())
+    Ok(challenge_page(&state, Visitor { participant, challenge, ..Visitor::default() }).await?.into_response())
 }
 
 async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::response::Html<String>, AppError> {
-    let challenge = state.challenges.find(None).map_err(AppError::Internal)?;
+    let challenge = events::open(state, visitor.challenge.as_deref()).await?;
+    let active = events::active(state).await?;
+    let choices =
+        if active.len() > 1 { active.iter().map(|c| (c.id.clone(), c.title.clone())).collect() } else { Vec::new() };
+    // The shipped challenge keeps the workshop's three hand-written strategies.
+    let presets = if challenge.id == crate::grader::challenge::DEFAULT_ID && challenge.presets.is_empty() {
+        PRESETS.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect()
+    } else {
+        challenge.presets.iter().map(|p| (p.name.clone(), p.system_prompt.clone())).collect()
+    };
     let history = match &visitor.participant {
         Some(p) => submissions::list(&state.pool, Some(&p.id))
             .await?
@@ -152,7 +178,10 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
         allowed_imports: challenge.allowed_imports(),
         categories: challenge.categories.clone(),
         checks: challenge.checks.clone(),
-        presets: PRESETS,
+        presets,
+        challenge_id: challenge.id.clone(),
+        is_default: challenge.id == crate::grader::challenge::DEFAULT_ID,
+        choices,
         test_prompts: TEST_PROMPTS,
         history,
     })
@@ -348,7 +377,7 @@ async fn generate(
     let Json(request) = body.map_err(bad_body)?;
     caller.check_named(request.participant.as_deref())?;
     let participant = caller.0;
-    let challenge = state.challenges.find(request.challenge.as_deref()).map_err(AppError::BadRequest)?.clone();
+    let challenge = events::open(&state, request.challenge.as_deref()).await?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
@@ -377,6 +406,7 @@ async fn generate(
         let new = generations::NewGeneration {
             participant_id: &participant.id,
             challenge: &challenge.id,
+            challenge_hash: &challenge.hash,
             config: &config,
             prompt: &prompt,
             answer: &summary.answer,
@@ -469,7 +499,7 @@ async fn submit(
     let (view, frozen) = public_view(&state).await?;
     let rank = match frozen {
         Some(_) => None,
-        None => leaderboard::ranking(&state.pool, view)
+        None => leaderboard::ranking(&state.pool, view, &generation.challenge)
             .await?
             .into_iter()
             .find(|row| row.participant_id == participant.id)

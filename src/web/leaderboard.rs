@@ -16,9 +16,11 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::grader::{Challenge, Challenges};
 use crate::store::leaderboard::{Entry, View};
 use crate::store::{Pool, format_utc};
 use crate::store::{event, leaderboard};
+use crate::web::events;
 use crate::web::live::{Boards, sse_event};
 use crate::web::pages::{NAV, render};
 
@@ -35,6 +37,8 @@ pub struct Table {
     pub rows: Vec<Entry>,
     pub max_points: u32,
     pub frozen_at: Option<String>,
+    /// The organizer's view also shows which version of the challenge graded each best score.
+    pub organizer: bool,
 }
 
 #[derive(Template)]
@@ -43,15 +47,27 @@ struct Page {
     nav: &'static [(&'static str, &'static str)],
     current: &'static str,
     projector: bool,
-    stream_url: &'static str,
+    /// The live stream, for the event's default challenge; other boards are served as they are.
+    stream_url: Option<&'static str>,
     rows: Vec<Entry>,
     max_points: u32,
     frozen_at: Option<String>,
+    organizer: bool,
+    title: String,
+    challenge: String,
+    /// (id, title) of each active challenge, when there are several.
+    boards: Vec<(String, String)>,
 }
 
 #[derive(Deserialize)]
 struct PageQuery {
     view: Option<String>,
+    challenge: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiQuery {
+    challenge: Option<String>,
 }
 
 /// What the public sees: no hidden participants, nothing after a freeze.
@@ -60,56 +76,67 @@ pub async fn public_view(state: &AppState) -> Result<(View, Option<i64>), AppErr
     Ok((View { include_hidden: false, until: frozen }, frozen))
 }
 
-pub async fn table(pool: &Pool, view: View, frozen: Option<i64>) -> Result<Table, AppError> {
+/// One challenge's board; its maximum is that challenge's.
+pub async fn table(pool: &Pool, view: View, frozen: Option<i64>, challenge: &Challenge) -> Result<Table, AppError> {
     Ok(Table {
-        rows: leaderboard::ranking(pool, view).await?,
-        max_points: max_points(),
+        rows: leaderboard::ranking(pool, view, &challenge.id).await?,
+        max_points: challenge.max_points(),
         frozen_at: frozen.map(format_utc),
+        organizer: view.include_hidden,
     })
 }
 
-fn max_points() -> u32 {
-    // Until the board is per challenge: the built-in default challenge's maximum.
-    crate::grader::challenge::load_all(None)
-        .ok()
-        .and_then(|all| all.into_iter().find(|c| c.id == crate::grader::challenge::DEFAULT_ID))
-        .map(|c| c.max_points())
-        .unwrap_or(120)
-}
-
 async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> Result<Html<String>, AppError> {
+    let challenge = events::known(&state, query.challenge.as_deref()).await?;
+    let active = events::active(&state).await?;
+    let live = active.first().is_some_and(|c| c.id == challenge.id);
     let (view, frozen) = public_view(&state).await?;
-    let Table { rows, max_points, frozen_at } = table(&state.pool, view, frozen).await?;
+    let Table { rows, max_points, frozen_at, organizer } = table(&state.pool, view, frozen, &challenge).await?;
+    let boards =
+        if active.len() > 1 { active.iter().map(|c| (c.id.clone(), c.title.clone())).collect() } else { Vec::new() };
     render(&Page {
         nav: NAV,
         current: "/leaderboard",
         projector: query.view.as_deref() == Some("projector"),
-        stream_url: "/leaderboard/stream",
+        stream_url: live.then_some("/leaderboard/stream"),
         rows,
         max_points,
         frozen_at,
+        organizer,
+        title: challenge.title.clone(),
+        challenge: challenge.id.clone(),
+        boards,
     })
 }
 
-/// `GET /api/leaderboard`: the public board, best score per participant, ties to whoever reached it first.
+/// `GET /api/leaderboard[?challenge=ID]`: one challenge's public board (the event's default
+/// challenge when none is named), best score per participant, ties to whoever reached it first.
 #[utoipa::path(get, path = "/api/leaderboard", tag = "grading",
-    responses((status = 200, description = "The ranking (hidden names left out; nothing after a freeze)", body = Vec<Entry>)))]
-async fn api(State(state): State<AppState>) -> Result<Json<Vec<Entry>>, AppError> {
+    params(("challenge" = Option<String>, Query, description = "The challenge's id; the event's default one when left out")),
+    responses((status = 200, description = "The ranking (hidden names left out; nothing after a freeze)", body = Vec<Entry>),
+        (status = 400, description = "No challenge has that id", body = crate::error::ErrorBody)))]
+async fn api(State(state): State<AppState>, Query(query): Query<ApiQuery>) -> Result<Json<Vec<Entry>>, AppError> {
+    let challenge = events::known(&state, query.challenge.as_deref()).await?;
     let (view, _) = public_view(&state).await?;
-    Ok(Json(leaderboard::ranking(&state.pool, view).await?))
+    Ok(Json(leaderboard::ranking(&state.pool, view, &challenge.id).await?))
 }
 
 async fn public_stream(State(state): State<AppState>) -> Result<Response, AppError> {
     live_table(state, false)
 }
 
-/// Both boards rendered once, as complete SSE events; `false` when a table could not be read
-/// (its event then carries the sentence instead).
-pub async fn render_boards(pool: &Pool) -> (Boards, bool) {
+/// Both boards of the event's default challenge rendered once, as complete SSE events;
+/// `false` when a table could not be read (its event then carries the sentence instead).
+pub async fn render_boards(pool: &Pool, challenges: &Challenges, configured: &[String]) -> (Boards, bool) {
     let render = |organizer: bool| async move {
+        let challenge = events::active_in(pool, challenges, configured)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal("no challenge is loaded".into()))?;
         let frozen = event::frozen_at(pool).await?;
         let view = if organizer { View::ORGANIZER } else { View { include_hidden: false, until: frozen } };
-        let table = table(pool, view, frozen).await?;
+        let table = table(pool, view, frozen, &challenge).await?;
         table.render().map_err(|e| AppError::Internal(format!("template: {e}")))
     };
     let mut complete = true;

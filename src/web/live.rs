@@ -87,7 +87,13 @@ impl Live {
     /// a local change) and, when it moved, renders the boards once for all of this instance's
     /// viewers. Polling a one-row table behaves the same on SQLite and PostgreSQL, and has no
     /// listening connection that could drop notifications unnoticed.
-    pub async fn watch_leaderboard(self: Arc<Self>, pool: Pool, mut shutdown: watch::Receiver<bool>) {
+    pub async fn watch_leaderboard(
+        self: Arc<Self>,
+        pool: Pool,
+        challenges: Arc<crate::grader::Challenges>,
+        configured: Vec<String>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut seen: Option<i64> = None;
         let mut failing = false;
         loop {
@@ -98,7 +104,8 @@ impl Live {
                         failing = false;
                     }
                     if seen != Some(revision) {
-                        let (boards, complete) = crate::web::leaderboard::render_boards(&pool).await;
+                        let (boards, complete) =
+                            crate::web::leaderboard::render_boards(&pool, &challenges, &configured).await;
                         self.boards.send_replace(Some(Arc::new(boards)));
                         self.renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         // A board that could not be read is tried again at the next poll.

@@ -4,6 +4,7 @@ mod api;
 pub mod assets;
 mod challenge;
 mod chat;
+pub mod events;
 pub mod fair_use;
 mod health;
 pub mod https;
@@ -36,6 +37,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(chat::router())
         .merge(api::router())
         .merge(challenge::router())
+        .merge(events::router())
         .merge(participants::router())
         .merge(leaderboard::router())
         .merge(organizer::router())

@@ -29,6 +29,7 @@ use crate::app::AppState;
         crate::web::challenge::generate,
         crate::web::challenge::submit,
         crate::web::challenge::inspect,
+        crate::web::events::list,
         crate::web::leaderboard::api,
         crate::web::api::grade,
         openapi_json,

@@ -16,9 +16,10 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::store::leaderboard::{self, View};
+use crate::store::leaderboard::{self, View, short_hash};
 use crate::store::{event, format_utc, generations, participants, sessions, submissions};
 use crate::web::api::{require_bearer, same_secret, sign_in_allowed};
+use crate::web::events;
 use crate::web::https::client_ip;
 use crate::web::leaderboard::{Table, live_table, table};
 use crate::web::pages::{NAV, SameSite, cookie, render, set_cookie};
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/organizer/logout", post(logout))
         .route("/organizer/freeze", post(freeze))
         .route("/organizer/reset", post(reset))
+        .route("/organizer/challenges", post(set_challenges))
         .route("/organizer/participants/{id}", get(participant))
         .route("/organizer/participants/{id}/hide", post(hide))
         .route("/organizer/generations/{id}/config.json", get(config_download))
@@ -84,6 +86,13 @@ struct Dashboard {
     rows: Vec<leaderboard::Entry>,
     max_points: u32,
     frozen_at: Option<String>,
+    organizer: bool,
+    /// The live board's challenge (the event's default one).
+    live_title: String,
+    /// (id, title, max, active) of every loaded challenge, for the form.
+    challenges: Vec<(String, String, u32, bool)>,
+    /// The other active challenges' boards: (title, table).
+    other_boards: Vec<(String, Table)>,
 }
 
 #[derive(Deserialize)]
@@ -102,12 +111,25 @@ async fn dashboard(
         return Ok(login_page(&state, status, None));
     }
     let frozen = event::frozen_at(&state.pool).await?;
-    let Table { rows, max_points, frozen_at } = table(&state.pool, View::ORGANIZER, frozen).await?;
+    let active = events::active(&state).await?;
+    let live = events::event_default(&state).await?;
+    let Table { rows, max_points, frozen_at, organizer } = table(&state.pool, View::ORGANIZER, frozen, &live).await?;
+    let mut other_boards = Vec::new();
+    for challenge in active.iter().filter(|c| c.id != live.id) {
+        other_boards.push((challenge.title.clone(), table(&state.pool, View::ORGANIZER, frozen, challenge).await?));
+    }
+    let challenges = state
+        .challenges
+        .all()
+        .iter()
+        .map(|c| (c.id.clone(), c.title.clone(), c.max_points(), active.iter().any(|a| a.id == c.id)))
+        .collect();
     let participants = participants::activity(&state.pool).await?;
     let message = query.done.as_deref().map(|done| match done {
         "frozen" => "The public leaderboard is frozen.".to_string(),
         "unfrozen" => "The public leaderboard is live again.".to_string(),
         "reset" => "The event was reset.".to_string(),
+        "challenges" => "Attendees now pick among the challenges ticked below.".to_string(),
         "hidden" => "Updated.".to_string(),
         "released" => "The name is released: its devices are signed out and the next claim takes it over.".to_string(),
         _ => "Done.".to_string(),
@@ -122,6 +144,10 @@ async fn dashboard(
         rows,
         max_points,
         frozen_at,
+        organizer,
+        live_title: live.title.clone(),
+        challenges,
+        other_boards,
     };
     Ok(render(&page)?.into_response())
 }
@@ -199,6 +225,31 @@ async fn reset(
     Ok(Redirect::to("/organizer?done=reset"))
 }
 
+/// The challenge form: one `challenge` field per ticked box (a repeated key, hence pairs).
+async fn set_challenges(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Redirect, AppError> {
+    authorize(&state, &headers).await?;
+    let picked: Vec<String> = fields.into_iter().filter(|(k, _)| k == "challenge").map(|(_, v)| v).collect();
+    if let Some(unknown) = picked.iter().find(|id| state.challenges.all().iter().all(|c| &c.id != *id)) {
+        return Err(AppError::BadRequest(format!("There is no challenge named {unknown:?}; nothing was changed.")));
+    }
+    // Kept in the registry's order, so the event's default is the same whatever the form's.
+    let ids: Vec<String> =
+        state.challenges.all().iter().filter(|c| picked.contains(&c.id)).map(|c| c.id.clone()).collect();
+    if ids.is_empty() {
+        return Err(AppError::BadRequest(
+            "Tick at least one challenge: attendees need one to work on. Nothing was changed.".into(),
+        ));
+    }
+    event::set_active_challenges(&state.pool, &ids).await?;
+    tracing::info!(challenges = %ids.join(", "), "the organizer chose the active challenges");
+    state.live.leaderboard_changed();
+    Ok(Redirect::to("/organizer?done=challenges"))
+}
+
 #[derive(Deserialize)]
 struct HideForm {
     hidden: String,
@@ -226,10 +277,19 @@ struct SubmissionView {
     status: String,
     reason: Option<String>,
     generation_id: String,
+    challenge: String,
+    /// The short hash of the version that graded it.
+    version: String,
+    /// The short hash of the version the generation was made for, when it is another one.
+    generated_for: Option<String>,
+    /// Graded by a version other than the one loaded now.
+    outdated: bool,
 }
 
 struct GenerationView {
     id: String,
+    challenge: String,
+    version: String,
     at: String,
     summary: String,
     config: String,
@@ -260,10 +320,20 @@ async fn participant(
         .await?
         .ok_or_else(|| AppError::NotFound("There is no such participant.".into()))?;
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let generated = generations::list(&state.pool, Some(&p.id)).await?;
+    let current = |id: &str| state.challenges.all().iter().find(|c| c.id == id).map(|c| c.hash.clone());
     let submissions = submissions::list(&state.pool, Some(&p.id))
         .await?
         .into_iter()
         .map(|s| SubmissionView {
+            generated_for: generated
+                .iter()
+                .find(|g| g.id == s.generation_id)
+                .filter(|g| !g.challenge_hash.is_empty() && g.challenge_hash != s.challenge_hash)
+                .map(|g| short_hash(&g.challenge_hash).to_string()),
+            outdated: current(&s.challenge).is_some_and(|now| now != s.challenge_hash),
+            version: short_hash(&s.challenge_hash).to_string(),
+            challenge: s.challenge.clone(),
             at: format_utc(s.created_at),
             total: s.total,
             max: s.max_points,
@@ -273,10 +343,11 @@ async fn participant(
             generation_id: s.generation_id,
         })
         .collect();
-    let generations = generations::list(&state.pool, Some(&p.id))
-        .await?
+    let generations = generated
         .into_iter()
         .map(|g| GenerationView {
+            challenge: g.challenge.clone(),
+            version: short_hash(&g.challenge_hash).to_string(),
             at: format_utc(g.created_at),
             summary: leaderboard::summarize(&g.config.to_string()),
             config: pretty(&g.config),
@@ -344,7 +415,8 @@ fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>, filename: &
 
 async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     authorize(&state, &headers).await?;
-    let rows = leaderboard::ranking(&state.pool, View::ORGANIZER).await?;
+    let challenge = events::event_default(&state).await?;
+    let rows = leaderboard::ranking(&state.pool, View::ORGANIZER, &challenge.id).await?;
     let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden"];
     Ok(csv(
         &header,
@@ -368,11 +440,13 @@ async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> R
     let names: std::collections::HashMap<String, String> =
         participants::all(&state.pool).await?.into_iter().map(|p| (p.id, p.name)).collect();
     let all = submissions::list(&state.pool, None).await?;
-    let check_ids: Vec<String> = all
-        .iter()
-        .find(|s| !s.report.checks.is_empty())
-        .map(|s| s.report.checks.iter().map(|c| c.id.clone()).collect())
-        .unwrap_or_default();
+    // Every check of every challenge graded, in order of first appearance: one column each.
+    let mut check_ids: Vec<String> = Vec::new();
+    for check in all.iter().flat_map(|s| &s.report.checks) {
+        if !check_ids.contains(&check.id) {
+            check_ids.push(check.id.clone());
+        }
+    }
     let mut header = vec![
         "submitted_at",
         "participant",
@@ -383,6 +457,8 @@ async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> R
         "grade",
         "status",
         "reason",
+        "challenge",
+        "challenge_hash",
     ];
     header.extend(check_ids.iter().map(String::as_str));
     let rows =
@@ -397,6 +473,8 @@ async fn submissions_csv(State(state): State<AppState>, headers: HeaderMap) -> R
                 s.report.grade.clone(),
                 s.status.clone(),
                 s.report.reason.clone().unwrap_or_default(),
+                s.challenge.clone(),
+                s.challenge_hash.clone(),
             ];
             row.extend(check_ids.iter().map(|id| {
                 s.report.checks.iter().find(|c| &c.id == id).map(|c| c.points.to_string()).unwrap_or_default()

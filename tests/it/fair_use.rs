@@ -171,6 +171,7 @@ async fn generation(app: &TestApp, name: &str, code: &str) -> String {
     let new = moa_workshop::store::generations::NewGeneration {
         participant_id: &participant.id,
         challenge: "calculate_user_metrics",
+        challenge_hash: "",
         config: &small(),
         prompt: "write it",
         answer: code,

@@ -20,6 +20,7 @@ mod chat_browser;
 mod chat_page;
 mod cli;
 mod crash;
+mod events;
 mod fair_use;
 mod faults;
 mod grader;

@@ -137,6 +137,7 @@ async fn stored_generation(app: &TestApp, name: &str, code: &str) -> String {
     let new = generations::NewGeneration {
         participant_id: &participant.id,
         challenge: "calculate_user_metrics",
+        challenge_hash: "",
         config: &config,
         prompt: "write it",
         answer: code,
