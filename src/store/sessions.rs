@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::{Pool, new_id, now_ms};
 
 /// Opens a session that lasts `lifetime` and returns the id to put in the cookie.
@@ -40,5 +38,5 @@ pub async fn close(pool: &Pool, id: &str) -> Result<(), sqlx::Error> {
 /// What the database stores for a session id. The id is 128 random bits, so a plain hash
 /// cannot be reversed by guessing.
 pub fn hash(id: &str) -> String {
-    Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    ring::digest::digest(&ring::digest::SHA256, id.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
