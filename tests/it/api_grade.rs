@@ -128,13 +128,19 @@ async fn a_killed_server_leaves_no_interpreter_behind() {
     let is_zygote = |pid: &u32| {
         std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default().split(|&b| b == 0).any(|a| a == b"--zygote")
     };
+    let mut dirs = Vec::new();
+    // A fork server can be replaced while the server starts (its start-up gradings and the
+    // keeper race for the first one): wait for one that stays long enough to be looked at.
     common::grading::wait_until("the server keeps its fork server running", Duration::from_secs(30), || {
         waiting = children(server.id()).into_iter().filter(is_zygote).collect();
-        waiting.len() == 1 && common::grading::descendants(waiting[0]).is_empty() != namespaces_on()
+        if waiting.len() != 1 || common::grading::descendants(waiting[0]).is_empty() == namespaces_on() {
+            return false;
+        }
+        dirs = std::fs::read_link(format!("/proc/{}/cwd", waiting[0])).into_iter().collect();
+        !dirs.is_empty()
     })
     .await;
     waiting.extend(common::grading::descendants(waiting[0]));
-    let dirs = vec![common::grading::cwd_of(waiting[0])];
     server.kill().unwrap();
     server.wait().unwrap();
     common::grading::wait_until("the interpreters exit", Duration::from_secs(5), || {

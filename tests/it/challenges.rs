@@ -128,3 +128,36 @@ fn the_json_schema_accepts_every_shipped_manifest_and_refuses_a_wrong_one() {
     let wrong: Value = toml::from_str("title = 1\n[[checks]]\nid = 'x'\n").unwrap();
     assert!(!validator.is_valid(&wrong));
 }
+
+/// The hostile routes the sandbox tests take on the default challenge hold on every shipped
+/// one: a submission that reaches the harness's frames and swaps what it calls is refused with
+/// 0, and the grading after it is untouched (the reference keeps its maximum).
+#[tokio::test]
+async fn tampering_is_refused_on_every_shipped_challenge() {
+    let grader = common::grading::grader_with(|_| {}).await;
+    for challenge in grader.challenges().all().to_vec() {
+        let entry = &challenge.entry;
+        let tampering = format!(
+            r#"{reference}
+def _tamper():
+    try:
+        raise ValueError
+    except ValueError as error:
+        frame = error.__traceback__.tb_frame.f_back
+    while frame is not None:
+        frame.f_globals["run_call"] = None
+        frame = frame.f_back
+_real = {entry}
+def {entry}(*args, **kwargs):
+    _tamper()
+    return _real(*args, **kwargs)
+"#,
+            reference = challenge.reference
+        );
+        let report = grader.grade(&challenge, &tampering).await.unwrap();
+        assert_eq!(report.total, 0, "{}: {:?} {:?}", challenge.id, report.status, report.reason);
+        assert!(report.reason.as_deref().unwrap_or("").contains("tampered"), "{}: {:?}", challenge.id, report.reason);
+        let honest = grader.grade(&challenge, &challenge.reference).await.unwrap();
+        assert_eq!(honest.total, challenge.max_points(), "{}: {:?}", challenge.id, honest.reason);
+    }
+}
