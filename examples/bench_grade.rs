@@ -216,7 +216,10 @@ async fn stage<F: Future<Output = Result<(), String>>>(
 async fn breakdown(grading: &Figures) -> Result<(), String> {
     let interpreter = Interpreter::discover(&python()).await?;
     let launcher = std::env::current_exe().map_err(|e| e.to_string())?;
-    let sandbox = Arc::new(Sandbox { launcher, interpreter, limits: Default::default() });
+    // The server's uid: the switch to a uid of its own is paid once per fork server start,
+    // not per grading, and this machine's Python may not be readable by that uid.
+    let limits = moa_workshop::grader::sandbox::Limits { uid: None, ..Default::default() };
+    let sandbox = Arc::new(Sandbox { launcher, interpreter, limits });
     let python = |script: &'static str| {
         let sandbox = sandbox.clone();
         move || {

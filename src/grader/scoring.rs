@@ -85,12 +85,25 @@ struct CheckNames<'a> {
     calls: &'a [CallView],
     lets: &'a BTreeMap<String, Expr>,
     problem: Option<String>,
+    /// `let` values and `calls`, computed once per check (the rules read them again and again).
+    memo: std::cell::RefCell<BTreeMap<String, PyResult<PyValue>>>,
+}
+
+impl<'a> CheckNames<'a> {
+    fn new(calls: &'a [CallView], lets: &'a BTreeMap<String, Expr>, problem: Option<String>) -> CheckNames<'a> {
+        CheckNames { calls, lets, problem, memo: Default::default() }
+    }
 }
 
 impl Names for CheckNames<'_> {
     fn lookup(&self, name: &str, eval: &Evaluator) -> Option<PyResult<PyValue>> {
+        if let Some(known) = self.memo.borrow().get(name) {
+            return Some(known.clone());
+        }
         if name == "calls" {
-            return Some(Ok(PyValue::List(self.calls.iter().map(CallView::as_dict).collect())));
+            let calls = Ok(PyValue::List(self.calls.iter().map(CallView::as_dict).collect()));
+            self.memo.borrow_mut().insert(name.to_string(), calls.clone());
+            return Some(calls);
         }
         if name == super::challenge::PROBLEM_NAME
             && let Some(problem) = &self.problem
@@ -100,7 +113,9 @@ impl Names for CheckNames<'_> {
         if let Some(value) = self.calls.first().and_then(|c| c.get(name)) {
             return Some(Ok(value));
         }
-        self.lets.get(name).map(|e| eval.eval(e))
+        let value = eval.eval(self.lets.get(name)?);
+        self.memo.borrow_mut().insert(name.to_string(), value.clone());
+        Some(value)
     }
 }
 
@@ -182,7 +197,7 @@ pub fn score_check(check: &Check, calls: &[CallView]) -> (u32, String) {
     if calls.iter().any(|c| c.observed.timed_out) {
         return (0, TIMED_OUT.into());
     }
-    let names = CheckNames { calls, lets: &check.lets, problem: None };
+    let names = CheckNames::new(calls, &check.lets, None);
     let eval = Evaluator::new(&names);
     let award = |a: &Award, eval: &Evaluator| (a.points, eval.render(&a.reason));
     if let Some(raised) = &check.raised
@@ -192,7 +207,7 @@ pub fn score_check(check: &Check, calls: &[CallView]) -> (u32, String) {
         let first_raising = calls.iter().position(|c| c.observed.error.is_some()).unwrap_or(0);
         let reordered: Vec<CallView> =
             std::iter::once(calls[first_raising].clone()).chain(calls.iter().cloned()).collect();
-        let names = CheckNames { calls: &reordered[..], lets: &check.lets, problem: None };
+        let names = CheckNames::new(&reordered[..], &check.lets, None);
         return award(raised, &Evaluator::new(&names));
     }
     for rule in &check.score {
@@ -200,7 +215,7 @@ pub fn score_check(check: &Check, calls: &[CallView]) -> (u32, String) {
             Ok(true) => return award(&rule.award, &eval),
             Ok(false) => {}
             Err(problem) => {
-                let names = CheckNames { calls, lets: &check.lets, problem: Some(problem.0) };
+                let names = CheckNames::new(calls, &check.lets, Some(problem.0));
                 return award(&check.unscorable, &Evaluator::new(&names));
             }
         }
@@ -216,7 +231,7 @@ fn validation_call(call: &ValidationCall, view: &CallView) -> (bool, String) {
         return (false, format!("raised {error}"));
     }
     let lets = BTreeMap::new();
-    let names = CheckNames { calls: std::slice::from_ref(view), lets: &lets, problem: None };
+    let names = CheckNames::new(std::slice::from_ref(view), &lets, None);
     let eval = Evaluator::new(&names);
     match eval.truthy(&call.passes) {
         Ok(true) => (true, "ok".into()),
