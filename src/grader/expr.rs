@@ -875,12 +875,12 @@ impl<'a> Evaluator<'a> {
             out.push(self.eval_in(elt, locals)?);
             return Ok(());
         };
-        let items = iterate(&self.eval_in(&clause.iter, locals)?)?;
+        let items = PyValue::iterate(&self.eval_in(&clause.iter, locals)?)?;
         'items: for item in items {
             self.spend(1)?;
             let bound = locals.len();
             if clause.unpack {
-                let parts = iterate(&item)?;
+                let parts = PyValue::iterate(&item)?;
                 if parts.len() != clause.targets.len() {
                     return raise(format!(
                         "ValueError: expected {} values to unpack, got {}",
@@ -1025,12 +1025,12 @@ fn call_builtin(name: &str, mut values: Vec<PyValue>, named: &[(&str, PyValue)])
         "str" => PyValue::Str(py_str(&one(&mut values)?)),
         "repr" => PyValue::Str(repr(&one(&mut values)?)),
         "short" => PyValue::Str(repr(&one(&mut values)?).chars().take(60).collect()),
-        "list" => PyValue::List(iterate(&one(&mut values)?)?),
-        "tuple" => PyValue::Tuple(iterate(&one(&mut values)?)?),
+        "list" => PyValue::List(PyValue::iterate(&one(&mut values)?)?),
+        "tuple" => PyValue::Tuple(PyValue::iterate(&one(&mut values)?)?),
         "set" => {
             // A set is kept as a list of distinct items; it only feeds len, in and equality.
             let mut out: Vec<PyValue> = Vec::new();
-            for item in iterate(&one(&mut values)?)? {
+            for item in PyValue::iterate(&one(&mut values)?)? {
                 hash_check(&item)?;
                 if !out.iter().any(|x| x.py_eq(&item)) {
                     out.push(item);
@@ -1041,8 +1041,8 @@ fn call_builtin(name: &str, mut values: Vec<PyValue>, named: &[(&str, PyValue)])
         "dict" => {
             let mut out = Vec::new();
             if let Some(v) = values.pop() {
-                for pair in iterate(&v)? {
-                    let [k, v] = take_args::<2>("dict", &mut iterate(&pair)?, &[])?;
+                for pair in PyValue::iterate(&v)? {
+                    let [k, v] = take_args::<2>("dict", &mut PyValue::iterate(&pair)?, &[])?;
                     insert(&mut out, k, v)?;
                 }
             }
@@ -1115,14 +1115,14 @@ fn call_builtin(name: &str, mut values: Vec<PyValue>, named: &[(&str, PyValue)])
         "sum" => {
             check_keywords(&[])?;
             let mut total = if values.len() == 2 { values.pop().expect("len 2") } else { PyValue::Int(0) };
-            for item in iterate(&one(&mut values)?)? {
+            for item in PyValue::iterate(&one(&mut values)?)? {
                 total = binary(BinOp::Add, &total, &item)?;
             }
             total
         }
         "min" | "max" => {
             check_keywords(&["default"])?;
-            let items = if values.len() == 1 { iterate(&values[0])? } else { values };
+            let items = if values.len() == 1 { PyValue::iterate(&values[0])? } else { values };
             let want = if name == "min" { Ordering::Less } else { Ordering::Greater };
             let mut best: Option<PyValue> = None;
             for item in items {
@@ -1137,11 +1137,11 @@ fn call_builtin(name: &str, mut values: Vec<PyValue>, named: &[(&str, PyValue)])
                 (None, None) => return raise(format!("ValueError: {name}() arg is an empty sequence")),
             }
         }
-        "all" => PyValue::Bool(iterate(&one(&mut values)?)?.iter().all(truthy)),
-        "any" => PyValue::Bool(iterate(&one(&mut values)?)?.iter().any(truthy)),
+        "all" => PyValue::Bool(PyValue::iterate(&one(&mut values)?)?.iter().all(truthy)),
+        "any" => PyValue::Bool(PyValue::iterate(&one(&mut values)?)?.iter().any(truthy)),
         "sorted" => {
             check_keywords(&["reverse"])?;
-            let mut items = iterate(&one(&mut values)?)?;
+            let mut items = PyValue::iterate(&one(&mut values)?)?;
             let mut failure = None;
             items.sort_by(|a, b| {
                 order(a, b).unwrap_or_else(|e| {
@@ -1228,7 +1228,7 @@ fn call_method(of: &PyValue, method: &str, mut values: Vec<PyValue>, named: &[(&
         }
         (PyValue::Str(sep), "join", 1) => {
             let mut parts = Vec::new();
-            for item in iterate(&values[0])? {
+            for item in PyValue::iterate(&values[0])? {
                 match item {
                     PyValue::Str(s) => parts.push(s),
                     other => {
@@ -1310,13 +1310,7 @@ fn size_hint(value: &PyValue) -> u64 {
 }
 
 fn hash_check(value: &PyValue) -> PyResult<()> {
-    match value {
-        PyValue::List(_) | PyValue::Dict(_) | PyValue::Opaque(_) => {
-            raise(format!("TypeError: unhashable type: '{}'", value.type_name()))
-        }
-        PyValue::Tuple(items) => items.iter().try_for_each(hash_check),
-        _ => Ok(()),
-    }
+    if value.hashable() { Ok(()) } else { raise(format!("TypeError: unhashable type: '{}'", value.type_name())) }
 }
 
 fn insert(pairs: &mut Vec<(PyValue, PyValue)>, key: PyValue, value: PyValue) -> PyResult<()> {
@@ -1326,10 +1320,6 @@ fn insert(pairs: &mut Vec<(PyValue, PyValue)>, key: PyValue, value: PyValue) -> 
         None => pairs.push((key, value)),
     }
     Ok(())
-}
-
-pub fn iterate(value: &PyValue) -> PyResult<Vec<PyValue>> {
-    value.iterate()
 }
 
 fn getitem(of: &PyValue, key: &PyValue) -> PyResult<PyValue> {

@@ -132,23 +132,6 @@ impl PyValue {
         }
     }
 
-    /// The value `json.loads` would give for this JSON (challenge inputs are plain JSON).
-    pub fn from_plain_json(json: &Json) -> PyValue {
-        match json {
-            Json::Null => PyValue::None,
-            Json::Bool(b) => PyValue::Bool(*b),
-            Json::Number(n) => match n.as_i64() {
-                Some(i) => PyValue::Int(i as i128),
-                None => PyValue::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            Json::String(s) => PyValue::Str(s.clone()),
-            Json::Array(items) => PyValue::List(items.iter().map(PyValue::from_plain_json).collect()),
-            Json::Object(map) => {
-                PyValue::Dict(map.iter().map(|(k, v)| (PyValue::Str(k.clone()), PyValue::from_plain_json(v))).collect())
-            }
-        }
-    }
-
     /// Python's `type(x).__name__`, for messages.
     pub fn type_name(&self) -> &str {
         match self {
@@ -184,19 +167,6 @@ impl PyValue {
             }
             _ => false,
         }
-    }
-
-    /// `d.get(key, default)`; raises unless `self` is a dict.
-    pub fn get(&self, key: &str, default: PyValue) -> PyResult<PyValue> {
-        match self {
-            PyValue::Dict(pairs) => Ok(lookup(pairs, &PyValue::Str(key.to_string())).cloned().unwrap_or(default)),
-            other => raise(format!("AttributeError: '{}' object has no attribute 'get'", other.type_name())),
-        }
-    }
-
-    /// `key in d` for a dict.
-    pub fn has_key(&self, key: &str) -> bool {
-        matches!(self, PyValue::Dict(pairs) if lookup(pairs, &PyValue::Str(key.to_string())).is_some())
     }
 
     /// `item in self`.
@@ -260,29 +230,8 @@ impl PyValue {
         }
     }
 
-    /// `len(set(items))`; raises if an item is unhashable.
-    pub fn distinct_count(items: &[PyValue]) -> PyResult<usize> {
-        let mut seen: Vec<&PyValue> = Vec::new();
-        for item in items {
-            if !item.hashable() {
-                return raise(format!("TypeError: unhashable type: '{}'", item.type_name()));
-            }
-            if !seen.iter().any(|s| s.py_eq(item)) {
-                seen.push(item);
-            }
-        }
-        Ok(seen.len())
-    }
-
-    /// `x - y` followed by `abs(...)`, as floats: raises for non-numbers.
-    pub fn abs_diff(&self, y: f64) -> PyResult<f64> {
-        match self.number() {
-            Some(n) => Ok((n.as_f64()? - y).abs()),
-            None => raise(format!("TypeError: unsupported operand type(s) for -: '{}' and 'float'", self.type_name())),
-        }
-    }
-
-    fn hashable(&self) -> bool {
+    /// Whether Python could hash it (be a dict key or a set item).
+    pub fn hashable(&self) -> bool {
         match self {
             PyValue::List(_) | PyValue::Dict(_) | PyValue::Opaque(_) => false,
             PyValue::Tuple(items) => items.iter().all(PyValue::hashable),
@@ -319,18 +268,6 @@ impl Number<'_> {
                 f.is_finite() && f.fract() == 0.0 && format!("{f:.0}") == d.trim_start_matches('+')
             }
             (Number::Float(a), Number::Float(b)) => a == b,
-        }
-    }
-
-    /// Python converts an int to float for arithmetic with a float; huge ints overflow.
-    fn as_f64(&self) -> PyResult<f64> {
-        match self {
-            Number::Int(n) => Ok(*n as f64),
-            Number::Float(f) => Ok(*f),
-            Number::Big(d) => match d.parse::<f64>() {
-                Ok(f) if f.is_finite() => Ok(f),
-                _ => raise("OverflowError: int too large to convert to float"),
-            },
         }
     }
 }
@@ -387,20 +324,10 @@ mod tests {
 
     #[test]
     fn operations_raise_like_python() {
-        assert!(PyValue::List(vec![]).get("x", PyValue::None).is_err());
         assert!(PyValue::Int(3).py_len().is_err());
         assert_eq!(PyValue::Str("ab".into()).py_len(), Ok(2));
         assert!(PyValue::List(vec![]).index(0).is_err());
         assert_eq!(PyValue::Str("xyz".into()).index(-1), Ok(PyValue::Str("z".into())));
-        assert!(PyValue::Str("2.75".into()).abs_diff(2.75).is_err());
-        assert!(PyValue::None.abs_diff(2.75).is_err());
-        assert_eq!(PyValue::Bool(true).abs_diff(1.0), Ok(0.0));
-        assert!(PyValue::BigInt("9".repeat(400)).abs_diff(2.75).is_err());
-        assert!(PyValue::distinct_count(&[PyValue::List(vec![])]).is_err());
-        assert_eq!(
-            PyValue::distinct_count(&[PyValue::Int(1), PyValue::Float(1.0), PyValue::Bool(true), PyValue::Int(2)]),
-            Ok(2)
-        );
         assert_eq!(
             PyValue::Dict(vec![(PyValue::Str("a".into()), PyValue::None)]).contains(&PyValue::Str("a".into())),
             Ok(true)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::challenge::{Award, Challenge, Check, ValidationCall};
-use super::expr::{Evaluator, Expr, Names, repr};
+use super::expr::{Evaluator, Expr, Names};
 use super::pyvalue::{PyResult, PyValue};
 use super::report::{CategoryScore, CheckScore, GradeReport, GradeStatus, ValidationOutcome};
 
@@ -260,11 +260,6 @@ pub fn verdict(challenge: &Challenge, status: GradeStatus, reason: Option<String
         seed: None,
         duration_ms: 0,
     }
-}
-
-/// A short Python rendering of a value, for messages.
-pub fn show(value: &PyValue) -> String {
-    repr(value).chars().take(60).collect()
 }
 
 #[cfg(test)]

@@ -486,7 +486,7 @@ fn validation(source: &mut Source, entry: &str, file: ValidationFile) -> Option<
         let span = spanned.span();
         let v = spanned.into_inner();
         let call = match (&v.call, &v.steps) {
-            (Some(call), None) => parse_call(source, call, entry, true),
+            (Some(call), None) => parse_call(source, call, entry),
             (None, Some(steps)) => parse_steps(source, steps, entry),
             _ => {
                 source.problem(span.clone(), format!("validation call {}: give exactly one of call and steps", v.id));
@@ -534,7 +534,7 @@ fn check(source: &mut Source, entry: &str, spanned: Spanned<CheckFile>) -> Optio
     let inputs = match given.iter().filter(|g| **g).count() {
         1 => {
             if let Some(call) = &file.call {
-                parse_call(source, call, entry, false).map(|c| Inputs::Fixed(vec![c]))
+                parse_call(source, call, entry).map(|c| Inputs::Fixed(vec![c]))
             } else if let Some(steps) = &file.steps {
                 parse_steps(source, steps, entry).map(|c| Inputs::Fixed(vec![c]))
             } else if let Some(calls) = file.calls {
@@ -542,7 +542,7 @@ fn check(source: &mut Source, entry: &str, spanned: Spanned<CheckFile>) -> Optio
                 for call in calls {
                     let span = call.span();
                     let parsed_call = match call.into_inner() {
-                        CallFile::One(text) => parse_call(source, &Spanned::new(span, text), entry, false),
+                        CallFile::One(text) => parse_call(source, &Spanned::new(span, text), entry),
                         CallFile::Steps(steps) => {
                             let steps: Vec<Text> = steps.into_iter().map(|s| Spanned::new(span.clone(), s)).collect();
                             parse_steps(source, &steps, entry)
@@ -670,7 +670,7 @@ fn check(source: &mut Source, entry: &str, spanned: Spanned<CheckFile>) -> Optio
 }
 
 /// `entry(args...)`: the arguments evaluated now, once.
-fn parse_call(source: &mut Source, text: &Text, entry: &str, _validation: bool) -> Option<Call> {
+fn parse_call(source: &mut Source, text: &Text, entry: &str) -> Option<Call> {
     let step = parse_step(source, text, Some(entry))?;
     Some(Call { steps: vec![step] })
 }
