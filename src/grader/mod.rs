@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 use tokio::sync::Semaphore;
 
-use challenge::{Call, Inputs, Step};
+use challenge::{Call, CallInput, Step};
 pub use challenge::{Challenge, Challenges};
 use pool::Pool;
 use pyvalue::PyValue;
@@ -97,11 +97,63 @@ pub struct Grader {
 }
 
 /// One call of a grading, as the job lists it.
-#[derive(Debug, Clone)]
-enum Planned {
-    Call(Call),
-    /// Drawn by the challenge's generator in the reference run.
-    Generate(String),
+/// The calls of one grading, in job order: the challenge's, with generated ones as the
+/// reference drew them for this grading (`None` until drawn).
+struct Plan<'a> {
+    challenge: &'a Challenge,
+    drawn: Vec<Option<(Call, String)>>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(challenge: &'a Challenge) -> Plan<'a> {
+        Plan { challenge, drawn: vec![None; challenge.calls.len()] }
+    }
+
+    /// Takes in what the generator drew, by call id; an error when a call is left undrawn.
+    fn draw(&mut self, generated: Vec<(String, Call)>) -> Result<(), GradeError> {
+        for (id, call) in generated {
+            if let Some(i) = self.challenge.calls.iter().position(|c| c.id == id) {
+                let job = call.job_json(&id, self.challenge.calls[i].watch);
+                self.drawn[i] = Some((call, job));
+            }
+        }
+        let undrawn = self
+            .challenge
+            .calls
+            .iter()
+            .zip(&self.drawn)
+            .any(|(c, d)| matches!(c.input, CallInput::Generated(_)) && d.is_none());
+        if undrawn {
+            return Err(GradeError::Internal("the generator did not make every call".into()));
+        }
+        Ok(())
+    }
+
+    fn call(&self, i: usize) -> Option<&Call> {
+        match (&self.challenge.calls[i].input, &self.drawn[i]) {
+            (_, Some((call, _))) | (CallInput::Fixed { call, .. }, None) => Some(call),
+            (CallInput::Generated(_), None) => None,
+        }
+    }
+
+    /// The job's list of calls for one phase (a range of call indexes), as JSON text.
+    fn job_calls(&self, range: std::ops::Range<usize>) -> String {
+        let mut out = String::from("[");
+        for i in range {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            let call = &self.challenge.calls[i];
+            match (&call.input, &self.drawn[i]) {
+                (_, Some((_, job))) | (CallInput::Fixed { job, .. }, None) => out.push_str(job),
+                (CallInput::Generated(function), None) => {
+                    out.push_str(&json!({"id": call.id, "watch": call.watch, "generate": function}).to_string())
+                }
+            }
+        }
+        out.push(']');
+        out
+    }
 }
 
 /// What a sandboxed run of some code produced.
@@ -171,12 +223,12 @@ impl Grader {
         let mut expected = HashMap::new();
         for challenge in grader.challenges.all() {
             if !challenge.uses_generated_inputs() {
-                let plan = plan(challenge);
-                let reference = grader.observe(challenge, &challenge.reference, &plan, None).await;
+                let plan = Plan::new(challenge);
+                let reference = grader.observe(&plan, &challenge.reference, None).await;
                 match reference {
                     Ok(RunOutcome::Observed { outcomes, cut_short: None, .. }) => {
                         // The reference against its own answers: the self-test of this challenge.
-                        let report = scoring::score(challenge, &views(challenge, &plan, &outcomes, &outcomes));
+                        let report = scoring::score(challenge, &views(&plan, &outcomes, &outcomes));
                         reference_scored(challenge, &report)?;
                         expected.insert(challenge.id.clone(), Arc::new(outcomes));
                     }
@@ -258,7 +310,7 @@ impl Grader {
         if let Some(expected) = self.expected.get(&challenge.id) {
             return Ok(expected.first().map(Observed::result).unwrap_or(PyValue::None));
         }
-        match self.observe(challenge, &challenge.reference, &plan(challenge), Some(1)).await? {
+        match self.observe(&Plan::new(challenge), &challenge.reference, Some(1)).await? {
             RunOutcome::Observed { outcomes, .. } => {
                 Ok(outcomes.first().map(Observed::result).unwrap_or(PyValue::None))
             }
@@ -309,53 +361,40 @@ impl Grader {
     }
 
     async fn run(&self, challenge: &Challenge, code: &str, seed: Option<u64>) -> Result<GradeReport, GradeError> {
-        let mut plan = plan(challenge);
+        let mut plan = Plan::new(challenge);
         let (expected, seed) = if challenge.uses_generated_inputs() {
             // The reference draws this grading's inputs (in a run of its own: the submission
             // never shares an interpreter with it) and says what it returns for them.
             let seed = seed.unwrap_or_else(rand::random);
-            let reference = self.observe(challenge, &challenge.reference, &plan, Some(seed)).await?;
+            let reference = self.observe(&plan, &challenge.reference, Some(seed)).await?;
             let RunOutcome::Observed { generated, outcomes, cut_short: None } = reference else {
                 return Err(GradeError::Internal(format!(
                     "the reference solution of {} did not run to its end on generated inputs (seed {seed})",
                     challenge.id
                 )));
             };
-            let ids = call_ids(challenge);
-            for (id, call) in generated {
-                if let Some(i) = ids.iter().position(|x| *x == id) {
-                    plan[i] = Planned::Call(call);
-                }
-            }
-            if plan.iter().any(|p| matches!(p, Planned::Generate(_))) {
-                return Err(GradeError::Internal("the generator did not make every call".into()));
-            }
+            plan.draw(generated)?;
             (Arc::new(outcomes), Some(seed))
         } else {
             let expected = self.expected.get(&challenge.id).cloned().unwrap_or_default();
             (expected, None)
         };
-        let mut report = conclude(challenge, &plan, self.observe(challenge, code, &plan, None).await?, &expected);
+        let mut report = conclude(&plan, self.observe(&plan, code, None).await?, &expected);
         report.seed = seed;
         Ok(report)
     }
 
     /// Runs `code` in a child of the fork server on the planned calls; with a seed, the
     /// generator draws the calls still to generate first.
-    async fn observe(
-        &self,
-        challenge: &Challenge,
-        code: &str,
-        plan: &[Planned],
-        seed: Option<u64>,
-    ) -> Result<RunOutcome, GradeError> {
+    async fn observe(&self, plan: &Plan<'_>, code: &str, seed: Option<u64>) -> Result<RunOutcome, GradeError> {
+        let challenge = plan.challenge;
         let nonce = {
             let mut bytes = [0u8; 16];
             rand::fill(&mut bytes);
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         };
-        let job = self.job(challenge, code, &nonce, plan, seed);
-        let output = self.pool.run(job.to_string().as_bytes()).await.map_err(GradeError::Internal)?;
+        let job = self.job(plan, code, &nonce, seed);
+        let output = self.pool.run(job.as_bytes()).await.map_err(GradeError::Internal)?;
         let records = parse_records(&output.stdout, &nonce);
         let ran = Run {
             ending: &output.ending,
@@ -366,30 +405,15 @@ impl Grader {
         interpret(challenge, records, &ran, &output.stderr, seed.is_some())
     }
 
-    fn job(&self, challenge: &Challenge, code: &str, nonce: &str, plan: &[Planned], seed: Option<u64>) -> Json {
-        let watch: Vec<bool> = std::iter::repeat_n(false, challenge.validation.calls.len())
-            .chain(challenge.checks.iter().flat_map(|c| std::iter::repeat_n(c.watch_args, c.inputs.count())))
-            .collect();
-        let calls: Vec<Json> = call_ids(challenge)
-            .into_iter()
-            .zip(plan)
-            .zip(watch)
-            .map(|((id, planned), watch)| match planned {
-                Planned::Call(call) => json!({"id": id, "watch": watch, "steps": call.steps.iter().map(|s| json!([
-                    s.name,
-                    PyValue::Tuple(s.args.clone()).to_tagged(),
-                    PyValue::Dict(s.kwargs.iter().map(|(k, v)| (PyValue::Str(k.clone()), v.clone())).collect()).to_tagged(),
-                ])).collect::<Vec<_>>()}),
-                Planned::Generate(function) => json!({"id": id, "watch": watch, "generate": function}),
-            })
-            .collect();
-        let (validation, checks) = calls.split_at(challenge.validation.calls.len());
-        json!({
+    /// The job for the harness, as JSON text: the calls' part was serialized at load.
+    fn job(&self, plan: &Plan<'_>, code: &str, nonce: &str, seed: Option<u64>) -> String {
+        let challenge = plan.challenge;
+        let validation = challenge.validation.calls.len();
+        let rest = json!({
             "nonce": nonce,
             "code": code,
             "rules": challenge.rules,
             "entry": challenge.entry,
-            "phases": [validation, checks],
             "generator": seed.map(|seed| json!({"code": challenge.generator.as_deref().unwrap_or(""), "seed": seed.to_string()})),
             "call_timeout_s": self.settings.call_timeout.as_secs_f64(),
             "module_timeout_s": self.settings.module_timeout.as_secs_f64(),
@@ -401,6 +425,14 @@ impl Grader {
                 "depth": caps::DEPTH,
             },
         })
+        .to_string();
+        // `rest` is an object: the phases go in as its first member.
+        format!(
+            "{{\"phases\":[{},{}],{}",
+            plan.job_calls(0..validation),
+            plan.job_calls(validation..challenge.calls.len()),
+            &rest[1..]
+        )
     }
 }
 
@@ -420,11 +452,12 @@ fn reference_scored(challenge: &Challenge, report: &GradeReport) -> Result<(), S
 }
 
 /// The report for what a run produced, scored against the reference's outcomes.
-fn conclude(challenge: &Challenge, plan: &[Planned], outcome: RunOutcome, expected: &[Observed]) -> GradeReport {
+fn conclude(plan: &Plan<'_>, outcome: RunOutcome, expected: &[Observed]) -> GradeReport {
+    let challenge = plan.challenge;
     match outcome {
         RunOutcome::Verdict(report) => report,
         RunOutcome::Observed { outcomes, cut_short, .. } => {
-            let mut report = scoring::score(challenge, &views(challenge, plan, &outcomes, expected));
+            let mut report = scoring::score(challenge, &views(plan, &outcomes, expected));
             if let Some(why) = cut_short {
                 report.reason = Some(format!(
                     "{}: checks that had not finished scored 0; finished ones kept their points.",
@@ -436,38 +469,11 @@ fn conclude(challenge: &Challenge, plan: &[Planned], outcome: RunOutcome, expect
     }
 }
 
-/// Every call's id in job order: validation calls by their ids, then `check#i`.
-fn call_ids(challenge: &Challenge) -> Vec<String> {
-    challenge
-        .validation
-        .calls
-        .iter()
-        .map(|v| v.id.clone())
-        .chain(challenge.checks.iter().flat_map(|c| (0..c.inputs.count()).map(move |i| format!("{}#{i}", c.id))))
-        .collect()
-}
-
-/// The calls of a grading, in job order; generated ones still to draw.
-fn plan(challenge: &Challenge) -> Vec<Planned> {
-    let mut plan: Vec<Planned> = challenge.validation.calls.iter().map(|v| Planned::Call(v.call.clone())).collect();
-    for check in &challenge.checks {
-        match &check.inputs {
-            Inputs::Fixed(calls) => plan.extend(calls.iter().cloned().map(Planned::Call)),
-            Inputs::Generated { function, count } => {
-                plan.extend(std::iter::repeat_n(Planned::Generate(function.clone()), *count))
-            }
-        }
-    }
-    plan
-}
-
 /// The scorer's view of a run: each call's input, outcome and the reference's outcome.
-fn views(challenge: &Challenge, plan: &[Planned], outcomes: &[Observed], expected: &[Observed]) -> Observations {
-    let mut all = plan.iter().zip(outcomes).enumerate().map(|(i, (planned, observed))| {
-        let args = match planned {
-            Planned::Call(call) => PyValue::Tuple(call.steps[0].args.clone()),
-            Planned::Generate(_) => PyValue::None,
-        };
+fn views(plan: &Plan<'_>, outcomes: &[Observed], expected: &[Observed]) -> Observations {
+    let challenge = plan.challenge;
+    let mut all = outcomes.iter().enumerate().map(|(i, observed)| {
+        let args = plan.call(i).map(|call| PyValue::Tuple(call.steps[0].args.clone())).unwrap_or(PyValue::None);
         CallView { args, observed: observed.clone(), expected: expected.get(i).cloned() }
     });
     let validation = all.by_ref().take(challenge.validation.calls.len()).collect();
@@ -578,19 +584,18 @@ fn interpret(
 
     // Records in the order the job listed them: a module record before each phase that runs
     // the module (fresh), then that phase's calls.
-    enum Expect {
+    enum Expect<'a> {
         Module,
-        Call(String),
+        Call(&'a str),
     }
-    let ids = call_ids(challenge);
-    let (validation_ids, check_ids) = ids.split_at(challenge.validation.calls.len());
+    let (validation_calls, check_calls) = challenge.calls.split_at(challenge.validation.calls.len());
     let mut expected: Vec<Expect> = vec![Expect::Module];
-    expected.extend(validation_ids.iter().cloned().map(Expect::Call));
+    expected.extend(validation_calls.iter().map(|c| Expect::Call(&c.id)));
     if challenge.rules.fresh_module_per_phase {
         expected.push(Expect::Module);
     }
-    expected.extend(check_ids.iter().cloned().map(Expect::Call));
-    let mut outcomes = Vec::with_capacity(ids.len());
+    expected.extend(check_calls.iter().map(|c| Expect::Call(&c.id)));
+    let mut outcomes = Vec::with_capacity(challenge.calls.len());
     let mut seen = 0;
     let mut ended = false;
     for record in records.by_ref().map(|r| r.ok()) {
@@ -640,7 +645,7 @@ fn interpret(
         if status != GradeStatus::TimedOut {
             return verdict(status, format!("Before grading finished, {why}; no points were given."));
         }
-        outcomes.resize(ids.len(), Observed::timed_out());
+        outcomes.resize(challenge.calls.len(), Observed::timed_out());
         cut_short = Some(why);
     } else if *ending != Ending::Exited(0) {
         let (_, why) = stopped;
@@ -790,7 +795,7 @@ mod tests {
 
     fn judge_ran(challenge: &Challenge, records: Vec<Result<Json, String>>, ran: &Run) -> GradeReport {
         let outcome = interpret(challenge, records, ran, b"", false).unwrap();
-        conclude(challenge, &plan(challenge), outcome, &[]).capped()
+        conclude(&Plan::new(challenge), outcome, &[]).capped()
     }
 
     fn judge(records: Vec<Result<Json, String>>, ending: Ending, elapsed_ms: u64) -> GradeReport {

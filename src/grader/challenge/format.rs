@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Award, Call, Category, Challenge, Check, Example, Folder, Inputs, Preset, Rule, Rules, Step};
-use super::{Validation, ValidationCall, valid_id};
+use super::{GradingCall, Validation, ValidationCall, valid_id};
 use crate::grader::expr::{self, Evaluator, Expr, Piece};
 
 const MANIFEST: &str = "challenge.toml";
@@ -400,6 +400,7 @@ pub fn compile(folder: &Folder, base: Option<&Folder>) -> Result<Challenge, Vec<
         forbidden_methods: rules.forbidden_methods,
         forbidden_attributes: rules.forbidden_attributes,
     };
+    let calls = GradingCall::all(&validation, &checks);
     Ok(Challenge {
         id: folder.id.clone(),
         title,
@@ -418,6 +419,7 @@ pub fn compile(folder: &Folder, base: Option<&Folder>) -> Result<Challenge, Vec<
         presets: manifest.presets,
         examples,
         do_nothing,
+        calls,
     })
 }
 

@@ -147,6 +147,51 @@ pub struct Challenge {
     /// none: then the reference's answer to the first validation call, emptied.
     #[serde(skip)]
     pub do_nothing: Option<Expr>,
+    /// Every call of a grading, in job order, made ready for the harness once, at load.
+    #[serde(skip)]
+    pub calls: Vec<GradingCall>,
+}
+
+/// One call of a grading, in job order: the validation calls, then each check's inputs.
+#[derive(Debug, Clone)]
+pub struct GradingCall {
+    /// How the harness's record names it: a validation call's id, or `check#i`.
+    pub id: String,
+    /// The check looks at the arguments as they are after the call.
+    pub watch: bool,
+    pub input: CallInput,
+}
+
+#[derive(Debug, Clone)]
+pub enum CallInput {
+    /// With the call as the job sends it, serialized once (the inputs can be large).
+    Fixed { call: Call, job: String },
+    /// Drawn per grading by `generator.py`'s function of that name.
+    Generated(String),
+}
+
+impl GradingCall {
+    /// The calls of a challenge's validation gate and checks, in job order.
+    pub fn all(validation: &Validation, checks: &[Check]) -> Vec<GradingCall> {
+        let fixed = |id: String, watch, call: &Call| GradingCall {
+            input: CallInput::Fixed { call: call.clone(), job: call.job_json(&id, watch) },
+            id,
+            watch,
+        };
+        let mut all: Vec<GradingCall> = validation.calls.iter().map(|v| fixed(v.id.clone(), false, &v.call)).collect();
+        for check in checks {
+            for i in 0..check.inputs.count() {
+                let id = format!("{}#{i}", check.id);
+                all.push(match &check.inputs {
+                    Inputs::Fixed(calls) => fixed(id, check.watch_args, &calls[i]),
+                    Inputs::Generated { function, .. } => {
+                        GradingCall { input: CallInput::Generated(function.clone()), id, watch: check.watch_args }
+                    }
+                });
+            }
+        }
+        all
+    }
 }
 
 /// What the harness checks before running anything; sent to it as JSON.
@@ -230,6 +275,26 @@ impl Inputs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
     pub steps: Vec<Step>,
+}
+
+impl Call {
+    /// The call as a job names it for the harness: its steps, values tagged (see
+    /// `PyValue::to_tagged`).
+    pub fn job_json(&self, id: &str, watch: bool) -> String {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let kwargs = s.kwargs.iter().map(|(k, v)| (PyValue::Str(k.clone()), v.clone())).collect();
+                serde_json::json!([
+                    s.name,
+                    PyValue::Tuple(s.args.clone()).to_tagged(),
+                    PyValue::Dict(kwargs).to_tagged()
+                ])
+            })
+            .collect();
+        serde_json::json!({"id": id, "watch": watch, "steps": steps}).to_string()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
