@@ -190,10 +190,16 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
 #[derive(Deserialize)]
 struct NameForm {
     name: String,
+    /// The challenge the page showed: the visitor comes back to it.
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
 /// The page again with a sentence for the visitor, in the status the API would answer with.
-async fn refused(state: &AppState, error: AppError, visitor: Visitor) -> Result<Response, AppError> {
+async fn refused(state: &AppState, error: AppError, mut visitor: Visitor) -> Result<Response, AppError> {
+    if events::open(state, visitor.challenge.as_deref()).await.is_err() {
+        visitor.challenge = None; // a form's field, not trusted: the event's default instead
+    }
     let status = error.status();
     let mut response = (status, challenge_page(state, visitor).await?).into_response();
     if let AppError::Busy { retry_after_s, .. } = error
@@ -204,8 +210,19 @@ async fn refused(state: &AppState, error: AppError, visitor: Visitor) -> Result<
     Ok(response)
 }
 
-fn signed_in_redirect(state: &AppState, headers: &HeaderMap, signed_in: &SignedIn) -> Response {
-    (token_cookie(state, headers, &signed_in.token), Redirect::to("/challenge#configure")).into_response()
+/// Back to the page, on the challenge it showed (an id that is not one is dropped, so nothing
+/// but an id reaches the URL).
+fn signed_in_redirect(
+    state: &AppState,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    challenge: Option<&str>,
+) -> Response {
+    let to = match challenge.filter(|id| crate::grader::challenge::valid_id(id)) {
+        Some(id) => format!("/challenge?challenge={id}#configure"),
+        None => "/challenge#configure".to_string(),
+    };
+    (token_cookie(state, headers, &signed_in.token), Redirect::to(&to)).into_response()
 }
 
 /// The name form: claims a display name for this browser by the same path as
@@ -217,11 +234,12 @@ async fn choose_name(
     Form(form): Form<NameForm>,
 ) -> Result<Response, AppError> {
     match claim_name(&state, &headers, &ip, &form.name).await {
-        Ok(signed_in) => Ok(signed_in_redirect(&state, &headers, &signed_in)),
+        Ok(signed_in) => Ok(signed_in_redirect(&state, &headers, &signed_in, form.challenge.as_deref())),
         Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
         Err(error) => {
             let name_problem = Some(error.public_message());
-            refused(&state, error, Visitor { name_problem, ..Visitor::default() }).await
+            let challenge = form.challenge;
+            refused(&state, error, Visitor { name_problem, challenge, ..Visitor::default() }).await
         }
     }
 }
@@ -229,6 +247,8 @@ async fn choose_name(
 #[derive(Deserialize)]
 struct CodeForm {
     code: String,
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
 /// The sign-in form: redeems a code shown on the participant's other device.
@@ -239,11 +259,12 @@ async fn sign_in_form(
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
     match sign_in_with_code(&state, &ip, &form.code).await {
-        Ok(signed_in) => Ok(signed_in_redirect(&state, &headers, &signed_in)),
+        Ok(signed_in) => Ok(signed_in_redirect(&state, &headers, &signed_in, form.challenge.as_deref())),
         Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
         Err(error) => {
             let sign_in_problem = Some(error.public_message());
-            refused(&state, error, Visitor { sign_in_problem, ..Visitor::default() }).await
+            let challenge = form.challenge;
+            refused(&state, error, Visitor { sign_in_problem, challenge, ..Visitor::default() }).await
         }
     }
 }
@@ -292,7 +313,7 @@ async fn inspect(
     body: Result<Json<InspectRequest>, JsonRejection>,
 ) -> Result<Json<Inspection>, AppError> {
     let Json(request) = body.map_err(bad_body)?;
-    let challenge = state.challenges.find(request.challenge.as_deref()).map_err(AppError::BadRequest)?;
+    let challenge = events::open(&state, request.challenge.as_deref()).await?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let offer = state.catalog.offer();
     let config = request.config.validated(&offer).map_err(AppError::BadRequest)?;

@@ -210,7 +210,7 @@ async fn the_challenge_page_offers_the_open_challenges() {
     let llm = fake().await;
     let (app, _dir) = spawn(&llm, &[]).await;
     let page = reqwest::get(app.url("/challenge")).await.unwrap().text().await.unwrap();
-    assert!(!page.contains(r#"name="challenge""#), "one challenge: no choice");
+    assert!(!page.contains("challenge-select"), "one challenge: no choice");
     assert_eq!(choose(&app, &[DEFAULT, "vowels"]).await.status(), 303);
     let page = reqwest::get(app.url("/challenge?challenge=vowels")).await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"<option value="vowels" selected>"#), "{page}");
@@ -219,4 +219,42 @@ async fn the_challenge_page_offers_the_open_challenges() {
     assert!(page.contains("Careful"), "its presets");
     let page = reqwest::get(app.url("/challenge?challenge=nope")).await.unwrap();
     assert_eq!(page.status(), 400);
+
+    // Taking part from the vowels page comes back to it; a forged field falls back to the default.
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let form = |name: &str, challenge: &str| {
+        browser.post(app.url("/challenge/name")).form(&[("name", name), ("challenge", challenge)]).send()
+    };
+    let response = form("Grace", "vowels").await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/challenge?challenge=vowels#configure");
+    let response = form("Linus", "x\r\nSet-Cookie: a=b").await.unwrap();
+    assert_eq!(response.headers()["location"], "/challenge#configure", "not an id: dropped");
+    let taken = form("Grace", "nope").await.unwrap();
+    assert_eq!(taken.status(), 409);
+    let page = taken.text().await.unwrap();
+    assert!(
+        page.contains("calculate_user_metrics") && page.contains("role=\"alert\""),
+        "the default page, with the error"
+    );
+}
+
+#[tokio::test]
+async fn the_prompt_inspector_answers_for_open_challenges_only() {
+    let llm = fake().await;
+    let (app, _dir) = spawn(&llm, &[]).await;
+    let setup = config("big-main", 1, &[("bug_hunter", "fast-a")]);
+    let client = reqwest::Client::new();
+    let inspect = |challenge: &'static str| {
+        client.post(app.url("/api/inspect")).json(&json!({"config": setup, "challenge": challenge})).send()
+    };
+    let closed = inspect("vowels").await.unwrap();
+    assert_eq!(closed.status(), 400);
+    let error: Value = closed.json().await.unwrap();
+    assert!(error["error"].as_str().unwrap().contains("not open in this event"), "{error}");
+    assert_eq!(inspect(DEFAULT).await.unwrap().status(), 200);
+    assert_eq!(choose(&app, &["vowels"]).await.status(), 303);
+    let open = inspect("vowels").await.unwrap();
+    assert_eq!(open.status(), 200);
+    assert!(open.text().await.unwrap().contains("count_vowels"), "the vowels brief is what the models get");
 }
