@@ -21,7 +21,7 @@ use crate::store::leaderboard::{Entry, View};
 use crate::store::{Pool, format_utc};
 use crate::store::{event, leaderboard};
 use crate::web::events;
-use crate::web::live::{Boards, sse_event};
+use crate::web::live::{Board, Boards, sse_event};
 use crate::web::pages::{NAV, render};
 
 pub fn router() -> Router<AppState> {
@@ -47,8 +47,8 @@ struct Page {
     nav: &'static [(&'static str, &'static str)],
     current: &'static str,
     projector: bool,
-    /// The live stream, for the event's default challenge; other boards are served as they are.
-    stream_url: Option<&'static str>,
+    /// The live stream, for an open challenge; a closed one's board is served as it is.
+    stream_url: Option<String>,
     rows: Vec<Entry>,
     max_points: u32,
     frozen_at: Option<String>,
@@ -89,7 +89,7 @@ pub async fn table(pool: &Pool, view: View, frozen: Option<i64>, challenge: &Cha
 async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> Result<Html<String>, AppError> {
     let challenge = events::known(&state, query.challenge.as_deref()).await?;
     let active = events::active(&state).await?;
-    let live = active.first().is_some_and(|c| c.id == challenge.id);
+    let live = active.iter().any(|c| c.id == challenge.id);
     let (view, frozen) = public_view(&state).await?;
     let Table { rows, max_points, frozen_at, organizer } = table(&state.pool, view, frozen, &challenge).await?;
     let boards =
@@ -98,7 +98,7 @@ async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> 
         nav: NAV,
         current: "/leaderboard",
         projector: query.view.as_deref() == Some("projector"),
-        stream_url: live.then_some("/leaderboard/stream"),
+        stream_url: live.then(|| format!("/leaderboard/stream?challenge={}", challenge.id)),
         rows,
         max_points,
         frozen_at,
@@ -121,24 +121,18 @@ async fn api(State(state): State<AppState>, Query(query): Query<ApiQuery>) -> Re
     Ok(Json(leaderboard::ranking(&state.pool, view, &challenge.id).await?))
 }
 
-async fn public_stream(State(state): State<AppState>) -> Result<Response, AppError> {
-    live_table(state, false)
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    challenge: Option<String>,
 }
 
-/// Both boards of the event's default challenge rendered once, as complete SSE events;
-/// `false` when a table could not be read (its event then carries the sentence instead).
+async fn public_stream(State(state): State<AppState>, Query(query): Query<StreamQuery>) -> Result<Response, AppError> {
+    live_table(state, query, false).await
+}
+
+/// Both boards of every open challenge rendered once, as complete SSE events; `false` when a
+/// table could not be read (its event then carries the sentence instead).
 pub async fn render_boards(pool: &Pool, challenges: &Challenges, configured: &[String]) -> (Boards, bool) {
-    let render = |organizer: bool| async move {
-        let challenge = events::active_in(pool, challenges, configured)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| AppError::Internal("no challenge is loaded".into()))?;
-        let frozen = event::frozen_at(pool).await?;
-        let view = if organizer { View::ORGANIZER } else { View { include_hidden: false, until: frozen } };
-        let table = table(pool, view, frozen, &challenge).await?;
-        table.render().map_err(|e| AppError::Internal(format!("template: {e}")))
-    };
     let mut complete = true;
     let mut event = |rendered: Result<String, AppError>| {
         let html = rendered.unwrap_or_else(|e| {
@@ -148,27 +142,56 @@ pub async fn render_boards(pool: &Pool, challenges: &Challenges, configured: &[S
         });
         sse_event("leaderboard", &html)
     };
-    let public = event(render(false).await);
-    let organizer = event(render(true).await);
-    (Boards { public, organizer }, complete)
+    let (open, frozen) = match (events::active_in(pool, challenges, configured).await, event::frozen_at(pool).await) {
+        (Ok(open), Ok(frozen)) => (open, frozen),
+        (Err(e), _) | (_, Err(e)) => {
+            let failed = event(Err(e.into()));
+            let board = Board { public: failed.clone(), organizer: failed };
+            let default = challenges.find(None).map(|c| c.id.clone()).unwrap_or_default();
+            return (Boards { by_challenge: vec![(default, board)] }, false);
+        }
+    };
+    let mut boards = Boards::default();
+    for challenge in open {
+        let render = |view: View| {
+            let challenge = challenge.clone();
+            async move {
+                let table = table(pool, view, frozen, &challenge).await?;
+                table.render().map_err(|e| AppError::Internal(format!("template: {e}")))
+            }
+        };
+        let public = event(render(View { include_hidden: false, until: frozen }).await);
+        let organizer = event(render(View::ORGANIZER).await);
+        boards.by_challenge.push((challenge.id.clone(), Board { public, organizer }));
+    }
+    (boards, complete)
 }
 
 /// A comment line: keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: &[u8] = b":\n\n";
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
-/// The table now, then again after every change, until the client leaves or the server stops.
+/// One challenge's table now, then again after every change, until the client leaves or the
+/// server stops (a closed challenge's stream waits: its board goes live if it is opened).
 /// Every viewer of a view is sent the same bytes, rendered once per change (see `Live`).
-pub fn live_table(state: AppState, organizer: bool) -> Result<Response, AppError> {
+pub async fn live_table(state: AppState, query: StreamQuery, organizer: bool) -> Result<Response, AppError> {
+    let challenge = match query.challenge.as_deref() {
+        Some(id) => Some(events::known(&state, Some(id)).await?.id.clone()),
+        None => None,
+    };
     let viewer = state.live.watch_boards()?;
     let shutdown = state.shutdown.clone();
-    let pick = move |boards: &Boards| if organizer { boards.organizer.clone() } else { boards.public.clone() };
-    let stream =
-        futures_util::stream::unfold((viewer, shutdown, true), move |(mut viewer, mut shutdown, first)| async move {
+    let pick = std::sync::Arc::new(move |boards: &Boards| {
+        let board = boards.of(challenge.as_deref())?;
+        Some(if organizer { board.organizer.clone() } else { board.public.clone() })
+    });
+    let stream = futures_util::stream::unfold((viewer, shutdown, true), move |(mut viewer, mut shutdown, first)| {
+        let pick = pick.clone();
+        async move {
             if *shutdown.borrow() {
                 return None;
             }
-            let now = if first { viewer.boards.borrow_and_update().as_deref().map(pick) } else { None };
+            let now = if first { viewer.boards.borrow_and_update().as_deref().and_then(|b| pick(b)) } else { None };
             if let Some(frame) = now {
                 return Some((Ok::<_, Infallible>(frame), (viewer, shutdown, false)));
             }
@@ -178,7 +201,7 @@ pub fn live_table(state: AppState, organizer: bool) -> Result<Response, AppError
                         if changed.is_err() {
                             return None;
                         }
-                        let now = viewer.boards.borrow_and_update().as_deref().map(pick);
+                        let now = viewer.boards.borrow_and_update().as_deref().and_then(|b| pick(b));
                         if let Some(frame) = now {
                             return Some((Ok(frame), (viewer, shutdown, false)));
                         }
@@ -189,7 +212,8 @@ pub fn live_table(state: AppState, organizer: bool) -> Result<Response, AppError
                     _ = shutdown.changed() => return None,
                 }
             }
-        });
+        }
+    });
     Ok(([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], Body::from_stream(stream))
         .into_response())
 }

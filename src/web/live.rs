@@ -17,12 +17,30 @@ use crate::store::{Pool, leaderboard};
 /// How often each instance looks for leaderboard changes made elsewhere.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
-/// The leaderboard as every live viewer receives it: each view rendered once per change into
-/// a complete server-sent event, whose bytes all viewers of that view share.
-#[derive(Debug, Clone)]
+/// The leaderboards as every live viewer receives them: each open challenge's two views
+/// rendered once per change into complete server-sent events, whose bytes all viewers of
+/// that board share.
+#[derive(Debug, Clone, Default)]
 pub struct Boards {
+    /// By challenge id, the event's default challenge first.
+    pub by_challenge: Vec<(String, Board)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Board {
     pub public: Bytes,
     pub organizer: Bytes,
+}
+
+impl Boards {
+    /// One challenge's board; `None` names the event's default challenge.
+    pub fn of(&self, challenge: Option<&str>) -> Option<&Board> {
+        match challenge {
+            None => self.by_challenge.first(),
+            Some(id) => self.by_challenge.iter().find(|(c, _)| c == id),
+        }
+        .map(|(_, board)| board)
+    }
 }
 
 pub struct Live {

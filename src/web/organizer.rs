@@ -21,7 +21,7 @@ use crate::store::{event, format_utc, generations, participants, sessions, submi
 use crate::web::api::{require_bearer, same_secret, sign_in_allowed};
 use crate::web::events;
 use crate::web::https::client_ip;
-use crate::web::leaderboard::{Table, live_table, table};
+use crate::web::leaderboard::{StreamQuery, Table, live_table, table};
 use crate::web::pages::{NAV, SameSite, cookie, render, set_cookie};
 
 const COOKIE: &str = "moa_organizer";
@@ -91,8 +91,8 @@ struct Dashboard {
     live_title: String,
     /// (id, title, max, active) of every loaded challenge, for the form.
     challenges: Vec<(String, String, u32, bool)>,
-    /// The other active challenges' boards: (title, table).
-    other_boards: Vec<(String, Table)>,
+    /// The other active challenges' boards, each live too: (id, title, table).
+    other_boards: Vec<(String, String, Table)>,
 }
 
 #[derive(Deserialize)]
@@ -116,7 +116,11 @@ async fn dashboard(
     let Table { rows, max_points, frozen_at, organizer } = table(&state.pool, View::ORGANIZER, frozen, &live).await?;
     let mut other_boards = Vec::new();
     for challenge in active.iter().filter(|c| c.id != live.id) {
-        other_boards.push((challenge.title.clone(), table(&state.pool, View::ORGANIZER, frozen, challenge).await?));
+        other_boards.push((
+            challenge.id.clone(),
+            challenge.title.clone(),
+            table(&state.pool, View::ORGANIZER, frozen, challenge).await?,
+        ));
     }
     let challenges = state
         .challenges
@@ -390,9 +394,13 @@ async fn config_download(
         .into_response())
 }
 
-async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<StreamQuery>,
+) -> Result<Response, AppError> {
     authorize(&state, &headers).await?;
-    live_table(state, true)
+    live_table(state, query, true).await
 }
 
 /// One CSV field: quoted when needed, and never read as a formula by a spreadsheet.

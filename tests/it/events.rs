@@ -67,6 +67,21 @@ async fn submit(app: &TestApp, name: &str, generation_id: &str) -> Value {
     response.json().await.unwrap()
 }
 
+type Events = futures_util::stream::BoxStream<'static, String>;
+
+async fn live(app: &TestApp, path: &str) -> Events {
+    use eventsource_stream::Eventsource;
+    use futures_util::StreamExt;
+    let response = reqwest::get(app.url(path)).await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.bytes_stream().eventsource().map(|e| e.expect("well-formed").data).boxed()
+}
+
+async fn next_event(events: &mut Events) -> String {
+    use futures_util::StreamExt;
+    tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("an event in time").expect("open")
+}
+
 async fn get_json(app: &TestApp, path: &str) -> Value {
     reqwest::get(app.url(path)).await.unwrap().json().await.unwrap()
 }
@@ -160,6 +175,15 @@ async fn scores_record_their_challenge_version_and_each_challenge_has_its_board(
     assert_eq!((stored.challenge.as_str(), stored.challenge_hash.as_str()), (DEFAULT, hash(DEFAULT).as_str()));
     assert_eq!(submit(&app, "Ada", &ada).await["total"], 120);
 
+    // Each open challenge's board is live: the vowels stream is empty, then shows Bob alone.
+    let mut vowels_live = live(&app, "/leaderboard/stream?challenge=vowels").await;
+    let first = next_event(&mut vowels_live).await;
+    assert!(first.contains("No submissions yet"), "{first}");
+    let mut default_live = live(&app, "/leaderboard/stream").await;
+    let mut board = next_event(&mut default_live).await;
+    while !board.contains("Ada") {
+        board = next_event(&mut default_live).await; // rendered before Ada's score was
+    }
     let bob = generation_id(&app, "Bob", Some("vowels")).await;
     // The challenge was edited after Bob generated: his code is graded by today's version,
     // and the organizer sees both.
@@ -170,6 +194,13 @@ async fn scores_record_their_challenge_version_and_each_challenge_has_its_board(
         .unwrap();
     let graded = submit(&app, "Bob", &bob).await;
     assert_eq!((graded["total"].as_u64(), graded["rank"].as_u64()), (Some(100), Some(1)));
+    let mut pushed = next_event(&mut vowels_live).await;
+    while !pushed.contains("Bob") {
+        pushed = next_event(&mut vowels_live).await; // a render for another change first
+    }
+    assert!(pushed.contains("<strong>100</strong> / 100") && !pushed.contains("Ada"), "{pushed}");
+    let unknown = reqwest::get(app.url("/leaderboard/stream?challenge=nope")).await.unwrap();
+    assert_eq!(unknown.status(), 400);
     let stored = moa_workshop::store::submissions::for_generation(&app.state.pool, &bob).await.unwrap().unwrap();
     assert_eq!((stored.challenge.as_str(), stored.challenge_hash.as_str()), ("vowels", hash("vowels").as_str()));
 

@@ -221,7 +221,7 @@ async fn the_leaderboard_page_escapes_names_and_has_a_projector_view() {
     );
     assert!(!page.contains("<img src=x"));
     assert!(page.contains("class=\"projector\""));
-    assert!(page.contains("sse-connect=\"/leaderboard/stream\""));
+    assert!(page.contains("sse-connect=\"/leaderboard/stream?challenge=calculate_user_metrics\""), "{page}");
 }
 
 #[tokio::test]
