@@ -364,26 +364,39 @@ pub struct Activity {
     pub participant: Participant,
     pub generations: i64,
     pub submissions: i64,
-    pub best: Option<i64>,
+    /// The best score in each challenge submitted to: (challenge id, score), by id.
+    pub best: Vec<(String, i64)>,
 }
 
 pub async fn activity(pool: &Pool) -> Result<Vec<Activity>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT p.id, p.name, p.hidden, p.created_at,
                 (SELECT COUNT(*) FROM generations g WHERE g.participant_id = p.id) AS generations,
-                (SELECT COUNT(*) FROM submissions s WHERE s.participant_id = p.id) AS submissions,
-                (SELECT MAX(s.total) FROM submissions s WHERE s.participant_id = p.id) AS best
+                (SELECT COUNT(*) FROM submissions s WHERE s.participant_id = p.id) AS submissions
          FROM participants p ORDER BY p.created_at, p.name",
     )
     .fetch_all(pool)
     .await?;
+    // Scores of different challenges are never compared: one best per challenge.
+    let bests = sqlx::query(
+        "SELECT participant_id, challenge, MAX(total) AS best FROM submissions
+         GROUP BY participant_id, challenge ORDER BY participant_id, challenge",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut best_of: std::collections::HashMap<String, Vec<(String, i64)>> = std::collections::HashMap::new();
+    for row in &bests {
+        let best: i64 = row.try_get("best")?;
+        best_of.entry(row.try_get("participant_id")?).or_default().push((row.try_get("challenge")?, best));
+    }
     rows.iter()
         .map(|row| {
+            let participant = from_row(row)?;
             Ok(Activity {
-                participant: from_row(row)?,
+                best: best_of.remove(&participant.id).unwrap_or_default(),
+                participant,
                 generations: row.try_get("generations")?,
                 submissions: row.try_get("submissions")?,
-                best: row.try_get("best")?,
             })
         })
         .collect()

@@ -89,6 +89,8 @@ struct Dashboard {
     organizer: bool,
     /// The live board's challenge (the event's default one).
     live_title: String,
+    /// Its id: other challenges' best scores are labelled with theirs.
+    default_challenge: String,
     /// (id, title, max, active) of every loaded challenge, for the form.
     challenges: Vec<(String, String, u32, bool)>,
     /// The other active challenges' boards, each live too: (id, title, table).
@@ -150,6 +152,7 @@ async fn dashboard(
         frozen_at,
         organizer,
         live_title: live.title.clone(),
+        default_challenge: live.id.clone(),
         challenges,
         other_boards,
     };

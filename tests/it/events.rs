@@ -227,6 +227,9 @@ async fn scores_record_their_challenge_version_and_each_challenge_has_its_board(
 
     let dashboard = organizer_page(&app, "/organizer").await;
     assert!(dashboard.contains(&hash(DEFAULT)[..8]) && dashboard.contains(&hash("vowels")[..8]), "{dashboard}");
+    // Best scores are per challenge: Bob's 100 is the vowels', not compared with Ada's 120.
+    assert!(dashboard.contains(r#"<td>100 <small class="muted">vowels</small></td>"#), "{dashboard}");
+    assert!(dashboard.contains("<td>120</td>"), "the default challenge's score unlabelled");
     let csv = organizer_page(&app, "/organizer/submissions.csv").await;
     let bob_row = csv.lines().find(|l| l.contains(&bob)).unwrap();
     assert!(bob_row.contains(&format!("vowels,{}", hash("vowels"))), "{csv}");
