@@ -8,7 +8,10 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::grading::{children_in, descendants, grade, grader_with, modes, namespaces_wanted, sandbox, sandbox_in};
+use common::grading::shipped;
+use common::grading::{
+    children_in, descendants, grade, grade_on, grader_with, modes, namespaces_wanted, sandbox, sandbox_in,
+};
 use moa_workshop::grader::GradeStatus;
 use moa_workshop::grader::sandbox::Ending;
 
@@ -112,9 +115,14 @@ print("REACHED", reached)
         let out = String::from_utf8_lossy(&output.stdout);
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(out.contains("REACHED []"), "namespaces {namespaces}: {out} {err} {:?}", output.ending);
-        // The next participant, in a child of that fork server, keeps every point.
+        // The next participant, in a child of that fork server, keeps every point, whichever
+        // challenge they work on.
         let next = grade(&grader, &full_marks).await;
         assert_eq!((next.status, next.total), (GradeStatus::Graded, 120), "namespaces {namespaces}: {:?}", next.reason);
+        for (id, reference, max) in shipped(&grader) {
+            let next = grade_on(&grader, &id, &reference).await;
+            assert_eq!((next.status, next.total), (GradeStatus::Graded, max), "{id}, namespaces {namespaces}");
+        }
         grader.shutdown();
     }
 }
@@ -529,19 +537,25 @@ sys.modules["os"]._exit(0)
             "too much output",
         ),
     ];
-    for (name, code, status, reason) in cases {
-        let report = grade(&grader, code).await;
-        assert_eq!((report.status, report.total), (status, 0), "{name}: {:?}", report.reason);
-        let text = report.reason.clone().unwrap_or_default();
-        assert!(text.contains(reason), "{name}: {text}");
+    // Against every shipped challenge: each attack runs as the module loads, before any
+    // challenge-specific call, and must earn nothing on any of them.
+    let challenges = shipped(&grader);
+    assert!(challenges.len() >= 4, "{challenges:?}");
+    for (id, reference, max) in &challenges {
+        for (name, code, status, reason) in cases {
+            let report = grade_on(&grader, id, code).await;
+            let text = report.reason.clone().unwrap_or_default();
+            if text.starts_with("Rejected before running") && code.contains("import sys") {
+                // This challenge's rules refuse `sys` before anything runs: no points either.
+                assert_eq!((report.status, report.total), (GradeStatus::Rejected, 0), "{id}, {name}");
+                continue;
+            }
+            assert_eq!((report.status, report.total), (status, 0), "{id}, {name}: {:?}", report.reason);
+            assert!(text.contains(reason), "{id}, {name}: {text}");
+        }
+        // The grader still works afterwards.
+        assert_eq!(grade_on(&grader, id, reference).await.total, *max, "{id}");
     }
-    // The grader still works afterwards.
-    let good = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/grader-examples/02_full_marks.py"
-    ))
-    .unwrap();
-    assert_eq!(grade(&grader, &good).await.total, 120);
 }
 
 #[tokio::test]

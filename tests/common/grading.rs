@@ -41,6 +41,17 @@ pub async fn grade(grader: &Grader, code: &str) -> GradeReport {
     grader.grade(&challenge, code).await.expect("a verdict")
 }
 
+/// Grades `code` against the shipped challenge `id`.
+pub async fn grade_on(grader: &Grader, id: &str, code: &str) -> GradeReport {
+    let challenge = grader.challenge(Some(id)).unwrap().clone();
+    grader.grade(&challenge, code).await.expect("a verdict")
+}
+
+/// Every shipped challenge: (id, its reference solution, its maximum).
+pub fn shipped(grader: &Grader) -> Vec<(String, String, u32)> {
+    grader.challenges().all().iter().map(|c| (c.id.clone(), c.reference.clone(), c.max_points())).collect()
+}
+
 /// The sandbox alone, to run arbitrary scripts and look at what they could do.
 pub async fn sandbox(wall: Duration) -> Sandbox {
     sandbox_in(wall, namespaces_wanted()).await
