@@ -86,6 +86,19 @@ fn a_new_challenge_is_valid_and_grades_and_a_broken_one_says_where() {
     // A second `new` of the same name refuses to touch it.
     assert_eq!(run(&["challenge", "new", "vowels", "--dir", "."], work.path()).status.code(), Some(1));
 
+    // An example no one gave the points of is a problem, not skipped in silence.
+    let examples = folder.join("examples");
+    std::fs::create_dir_all(&examples).unwrap();
+    std::fs::write(examples.join("01_three.py"), "def count_vowels(text):\n    return 3\n").unwrap();
+    let out = run(&["challenge", "check", folder.to_str().unwrap()], Path::new("/"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("examples/expected.json is missing"));
+    std::fs::write(examples.join("expected.json"), "{}").unwrap();
+    let out = run(&["challenge", "check", folder.to_str().unwrap()], Path::new("/"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("has no entry for examples/01_three.py"));
+    std::fs::remove_dir_all(&examples).unwrap();
+
     // Broken: a typo in a condition's name, a rule worth more than its check, a bad expression.
     let manifest = folder.join("challenge.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();

@@ -738,7 +738,17 @@ fn examples(folder: &Folder, problems: &mut Vec<Problem>) -> Vec<Example> {
         #[serde(default)]
         checks: BTreeMap<String, u32>,
     }
-    let Some(text) = folder.files.get("examples/expected.json") else { return Vec::new() };
+    let files = || folder.files.keys().filter_map(|f| f.strip_prefix("examples/")).filter(|f| f.ends_with(".py"));
+    let Some(text) = folder.files.get("examples/expected.json") else {
+        if let Some(file) = files().next() {
+            problems.push(Problem::file(
+                folder,
+                &format!("examples/{file}"),
+                "examples/expected.json is missing: it gives each example's points".into(),
+            ));
+        }
+        return Vec::new();
+    };
     let expected: BTreeMap<String, Expected> = match serde_json::from_str(text) {
         Ok(e) => e,
         Err(e) => {
@@ -750,6 +760,14 @@ fn examples(folder: &Folder, problems: &mut Vec<Problem>) -> Vec<Example> {
             return Vec::new();
         }
     };
+    // An example nobody says the points of would be skipped without a word.
+    for file in files().filter(|f| !expected.contains_key(*f)) {
+        problems.push(Problem::file(
+            folder,
+            "examples/expected.json",
+            format!("has no entry for examples/{file}: give its total and every check's points"),
+        ));
+    }
     let mut out = Vec::new();
     for (file, want) in expected {
         match folder.files.get(&format!("examples/{file}")) {
