@@ -19,13 +19,16 @@ pub fn router() -> Router<AppState> {
 struct GradeRequest {
     /// The Python source to grade.
     code: String,
+    /// The challenge's id (any loaded one); the event's default challenge when left out.
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
-/// `POST /api/grade {"code"}`: grade code directly (organizer token required when one is set).
+/// `POST /api/grade {"code", "challenge"?}`: grade code directly (organizer token required when one is set).
 #[utoipa::path(post, path = "/api/grade", tag = "grading", request_body = GradeRequest,
     security((), ("organizer" = [])),
     responses((status = 200, description = "The verdict", body = GradeReport),
-        (status = 400, description = "Not valid JSON or no code", body = crate::error::ErrorBody),
+        (status = 400, description = "Not valid JSON, no code, or no challenge of that id", body = crate::error::ErrorBody),
         (status = 401, description = "An organizer token is set and was not sent", body = crate::error::ErrorBody),
         (status = 429, description = "The grader is busy, or too many wrong tokens (see Retry-After)", body = crate::error::ErrorBody),
         (status = 503, description = "Grading is unavailable on this server", body = crate::error::ErrorBody)))]
@@ -40,8 +43,8 @@ async fn grade(
     let Json(request) =
         body.map_err(|e| AppError::BadRequest(format!("The request body is not valid: {}", e.body_text())))?;
     let grader = grader(&state)?;
-    let challenge = grader.challenge(None).map_err(AppError::Internal)?;
-    Ok(Json(grader.grade(challenge, &request.code).await.map_err(grade_error)?))
+    let challenge = crate::web::events::known(&state, request.challenge.as_deref()).await?;
+    Ok(Json(grader.grade(&challenge, &request.code).await.map_err(grade_error)?))
 }
 
 pub fn grader(state: &AppState) -> Result<&Grader, AppError> {

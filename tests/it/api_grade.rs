@@ -50,6 +50,25 @@ async fn malformed_requests_get_a_sentence() {
 }
 
 #[tokio::test]
+async fn grades_against_the_challenge_named_else_the_event_s_default() {
+    let app = common::spawn_app(|s| s.active_challenges = vec!["parse_duration".into()]).await;
+    let reference = app.state.challenges.find(Some("parse_duration")).unwrap().reference.clone();
+    let client = reqwest::Client::new();
+    let post = |body: Value| client.post(app.url("/api/grade")).json(&body).send();
+    let report: Value = post(json!({"code": reference})).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (report["challenge"].as_str(), report["total"].as_u64()),
+        (Some("parse_duration"), Some(100)),
+        "{report}"
+    );
+    let report: Value =
+        post(json!({"code": FULL_MARKS, "challenge": "calculate_user_metrics"})).await.unwrap().json().await.unwrap();
+    assert_eq!(report["total"], 120, "a loaded challenge, open or not");
+    let unknown = post(json!({"code": FULL_MARKS, "challenge": "nope"})).await.unwrap();
+    assert_eq!(unknown.status(), 400);
+}
+
+#[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after_and_the_server_keeps_going() {
     let app = common::spawn_app(|s| {
         s.grade_concurrency = Some(1);
@@ -149,6 +168,9 @@ async fn a_killed_server_leaves_no_interpreter_behind() {
     .await;
     // Their working directories stay (nobody is left to delete them), empty: tidy up.
     for dir in dirs {
-        std::fs::remove_dir(&dir).unwrap_or_else(|e| panic!("{} should be empty: {e}", dir.display()));
+        std::fs::remove_dir(&dir).unwrap_or_else(|e| {
+            let inside: Vec<_> = std::fs::read_dir(&dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+            panic!("{} should be empty: {e}; it holds {inside:?}", dir.display())
+        });
     }
 }
