@@ -96,7 +96,6 @@ pub struct Grader {
     average_ms: AtomicU64,
 }
 
-/// One call of a grading, as the job lists it.
 /// The calls of one grading, in job order: the challenge's, with generated ones as the
 /// reference drew them for this grading (`None` until drawn).
 struct Plan<'a> {
