@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub mod browser;
 pub mod fake_llm;
 pub mod grading;
+pub mod live;
 pub mod logs;
 pub mod moa;
 

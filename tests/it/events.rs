@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::TestApp;
 use common::fake_llm::FakeLlm;
+use common::live;
 use common::moa::{config, read_events, spawn_with_fake};
 use moa_workshop::config::Secret;
 use serde_json::{Value, json};
@@ -65,21 +66,6 @@ async fn submit(app: &TestApp, name: &str, generation_id: &str) -> Value {
     let response = app.post_json_as(name, "/api/submissions", &json!({"generation_id": generation_id})).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
-}
-
-type Events = futures_util::stream::BoxStream<'static, String>;
-
-async fn live(app: &TestApp, path: &str) -> Events {
-    use eventsource_stream::Eventsource;
-    use futures_util::StreamExt;
-    let response = reqwest::get(app.url(path)).await.unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.bytes_stream().eventsource().map(|e| e.expect("well-formed").data).boxed()
-}
-
-async fn next_event(events: &mut Events) -> String {
-    use futures_util::StreamExt;
-    tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("an event in time").expect("open")
 }
 
 async fn get_json(app: &TestApp, path: &str) -> Value {
@@ -176,14 +162,11 @@ async fn scores_record_their_challenge_version_and_each_challenge_has_its_board(
     assert_eq!(submit(&app, "Ada", &ada).await["total"], 120);
 
     // Each open challenge's board is live: the vowels stream is empty, then shows Bob alone.
-    let mut vowels_live = live(&app, "/leaderboard/stream?challenge=vowels").await;
-    let first = next_event(&mut vowels_live).await;
+    let mut vowels_live = live::open(&app, "/leaderboard/stream?challenge=vowels").await;
+    let first = live::next(&mut vowels_live).await;
     assert!(first.contains("No submissions yet"), "{first}");
-    let mut default_live = live(&app, "/leaderboard/stream").await;
-    let mut board = next_event(&mut default_live).await;
-    while !board.contains("Ada") {
-        board = next_event(&mut default_live).await; // rendered before Ada's score was
-    }
+    let mut default_live = live::open(&app, "/leaderboard/stream").await;
+    live::next_containing(&mut default_live, "Ada").await;
     let bob = generation_id(&app, "Bob", Some("vowels")).await;
     // The challenge was edited after Bob generated: his code is graded by today's version,
     // and the organizer sees both.
@@ -194,10 +177,7 @@ async fn scores_record_their_challenge_version_and_each_challenge_has_its_board(
         .unwrap();
     let graded = submit(&app, "Bob", &bob).await;
     assert_eq!((graded["total"].as_u64(), graded["rank"].as_u64()), (Some(100), Some(1)));
-    let mut pushed = next_event(&mut vowels_live).await;
-    while !pushed.contains("Bob") {
-        pushed = next_event(&mut vowels_live).await; // a render for another change first
-    }
+    let pushed = live::next_containing(&mut vowels_live, "Bob").await;
     assert!(pushed.contains("<strong>100</strong> / 100") && !pushed.contains("Ada"), "{pushed}");
     let unknown = reqwest::get(app.url("/leaderboard/stream?challenge=nope")).await.unwrap();
     assert_eq!(unknown.status(), 400);

@@ -5,21 +5,10 @@ use crate::common;
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
-use futures_util::stream::BoxStream;
+use common::live::{next, open as open_stream};
 
-type Events = BoxStream<'static, String>;
-
-async fn open(app: &common::TestApp) -> Events {
-    let response = reqwest::get(app.url("/leaderboard/stream")).await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    response.bytes_stream().eventsource().map(|e| e.expect("well-formed").data).boxed()
-}
-
-async fn next(events: &mut Events) -> String {
-    tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("an event in time").expect("open")
+async fn open(app: &common::TestApp) -> common::live::Events {
+    open_stream(app, "/leaderboard/stream").await
 }
 
 #[tokio::test]
