@@ -1,666 +1,297 @@
-// MoA chat page: the configuration panel, a run as a POST whose body is a stream of
-// server-sent events (EventSource cannot POST), a live timeline per layer and agent, and the
-// final answer rendered as sanitized Markdown. No dependencies, no build step.
-// The challenge page reuses it: #ask[data-endpoint=/api/generate][data-participant] posts
-// {participant, config, prompt}, and each finished run dispatches a bubbling `moa:done`;
-// window.moaChat gives it the configuration and a way to hold the run button back.
-// A participant's own API key lives in localStorage and goes only with runs, as a header.
+// The chat and challenge pages: what only a browser can do. The server renders every run,
+// check, estimate and grade as HTML fragments; this script keeps the configuration in
+// localStorage, reads and writes files, sends the participant's own key with runs, and swaps
+// fragments in (an element with the id of the one it updates; data-swap: append, prepend,
+// inner, or replace when absent). No build step.
 'use strict';
 (() => {
   const $ = (selector, root = document) => root.querySelector(selector);
-  const form = $('#config');
-  if (!form) return;
+  const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 
-  const PLACEHOLDER = '{helper_response}';
-  const STORE = form.dataset.store || 'moa-config';
-  const MAX_AGENTS = Number(form.dataset.maxAgents) || 8;
-  const DEFAULTS = JSON.parse(form.dataset.defaults);
-  // [{name, models: [{name, context_tokens}], discovered}], the default provider first.
-  const PROVIDERS = JSON.parse(form.dataset.providers);
-  const DEFAULT_PROVIDER = PROVIDERS[0].name;
-  // The server sends a comment every 15 s; this long without a byte means the link is gone.
-  const STALL_MS = 40000;
+  /** Applies server-rendered fragments; returns the elements they touched. */
+  function swap(html) {
+    const template = document.createElement('template');
+    template.innerHTML = html;
+    return [...template.content.children].map((el) => {
+      const target = document.getElementById(el.id);
+      if (!target) return null;
+      const how = el.dataset.swap;
+      if (how === 'append') target.append(...el.childNodes);
+      else if (how === 'prepend') target.prepend(...el.childNodes);
+      else if (how === 'inner') target.replaceChildren(...el.childNodes);
+      else target.replaceWith(el);
+      return how ? target : el;
+    }).filter(Boolean);
+  }
+
+  // Times come as UTC; the reader's own zone is friendlier.
+  const localTimes = () => $$('time[datetime]:not([data-local])').forEach((t) => {
+    t.dataset.local = '';
+    t.textContent = new Date(t.dateTime).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    t.title = new Date(t.dateTime).toLocaleString();
+  });
+  localTimes();
+
+  document.addEventListener('click', (event) => {
+    const copy = event.target.closest('[data-copy]');
+    if (!copy) return;
+    navigator.clipboard.writeText(document.getElementById(copy.dataset.copy).textContent).then(
+      () => { copy.textContent = 'Copied'; setTimeout(() => { copy.textContent = 'Copy'; }, 1500); },
+      () => { copy.textContent = 'Select the code to copy it'; });
+  });
+
+  // Grading takes a few seconds: say so while the page waits for it.
+  document.addEventListener('submit', (event) => {
+    const status = $('[data-working]', event.target);
+    if (status) status.textContent = status.dataset.working;
+  });
+
+  const form = $('#config');
   const askForm = $('#ask');
+  if (!form || !askForm) return;
+  const STORE = form.dataset.store;
+  const MAX_AGENTS = Number(form.dataset.maxAgents);
+  const DEFAULTS = JSON.parse(form.dataset.defaults);
+  const agentsList = $('#agents');
+  const question = $('#question');
   const askButton = $('#ask-button');
   const stopButton = $('#stop');
-  // Generating needs a display name first (the challenge page).
-  const needsName = askForm.dataset.endpoint === '/api/generate' && !askForm.dataset.participant;
-  let busy = false;
-  let blocked = false;
+  const runError = $('#run-error');
+  const store = (key, value) => { try { if (value) localStorage.setItem(key, value); else localStorage.removeItem(key); } catch (_) { /* private mode */ } };
+  const stored = (key) => { try { return localStorage.getItem(key); } catch (_) { return null; } };
 
-  /** An element with a class and text (text is never parsed as HTML). */
-  function h(tag, className, text) {
-    const el = document.createElement(tag);
-    if (className) el.className = className;
-    if (text !== undefined) el.textContent = text;
-    return el;
+  // ---- The configuration form ----
+  // A model select's options are [provider, model] as JSON, grouped by provider.
+  function setModel(select, provider, model) {
+    const value = JSON.stringify([provider || JSON.parse(select.options[0].value)[0], model]);
+    // A model this server does not offer stays visible, so the check can name it.
+    if (![...select.options].some((o) => o.value === value)) select.add(new Option(`${model} (not offered here)`, value));
+    select.value = value;
   }
-
-  // ---- Configuration panel ----
-
-  const agentsList = $('#agents');
-  const agentTemplate = $('#agent-template');
-  const configError = $('#config-error');
-  const AGENT_FIELDS = ['name', 'temperature', 'max_tokens', 'prompt'];
-
-  function setValue(input, value) {
-    // An imported model this server does not offer stays visible, so the server's 400 names it.
-    if (input.tagName === 'SELECT' && ![...input.options].some((o) => o.value === String(value))) {
-      input.add(new Option(`${value} (not offered here)`, value));
-    }
-    input.value = value;
-  }
-
-  // A configuration without a provider (the workshop's own format) or saying "default" means the default one.
-  const providerOf = (name) => (!name || name === 'default' ? DEFAULT_PROVIDER : name);
-
-  /** Lists the models of `provider` in `select` (only when there is a choice of providers). */
-  function offerModels(select, provider, withContext) {
-    const found = PROVIDERS.find((p) => p.name === provider);
-    if (!found || PROVIDERS.length < 2) return;
-    const keep = select.value;
-    select.replaceChildren(...found.models.map((m) => new Option(withContext ? `${m.name} (${m.context_tokens} tokens)` : m.name, m.name)));
-    if (found.models.some((m) => m.name === keep)) select.value = keep;
-  }
-
-  /** Sets a provider select (if the page has one) and the model select below it. */
-  function setModel(providerSelect, modelSelect, provider, model, withContext) {
-    if (providerSelect) setValue(providerSelect, providerOf(provider));
-    offerModels(modelSelect, providerOf(provider), withContext);
-    setValue(modelSelect, model);
-  }
+  const modelOf = (select) => JSON.parse(select.value);
 
   function agentElement(agent) {
-    const li = agentTemplate.content.firstElementChild.cloneNode(true);
-    for (const field of AGENT_FIELDS) setValue(li.querySelector(`[name=${field}]`), agent[field] ?? '');
-    setModel(li.querySelector('[name=provider]'), li.querySelector('[name=model]'), agent.provider, agent.model ?? '', false);
+    const li = $('#agent-template').content.firstElementChild.cloneNode(true);
+    for (const field of ['name', 'temperature', 'max_tokens', 'prompt']) $(`[name=${field}]`, li).value = agent[field] ?? '';
+    setModel($('[name=model]', li), agent.provider, agent.model ?? '');
     return li;
   }
 
-  const number = (value) => (String(value).trim() === '' ? NaN : Number(value));
+  const number = (value) => (String(value).trim() === '' ? null : Number(value));
 
   function readConfig() {
     const f = form.elements;
+    const [main_provider, main_model] = modelOf(f.main_model);
     return {
-      main_provider: f.main_provider ? f.main_provider.value : DEFAULT_PROVIDER,
-      main_model: f.main_model.value,
+      main_provider,
+      main_model,
       main_temperature: number(f.main_temperature.value),
       cycles: number(f.cycles.value),
       system_prompt: f.system_prompt.value,
       layer_agents: [...agentsList.children].map((li) => {
-        const get = (field) => li.querySelector(`[name=${field}]`).value;
-        return {
-          name: get('name').trim(),
-          provider: li.querySelector('[name=provider]')?.value ?? DEFAULT_PROVIDER,
-          model: get('model'),
-          temperature: number(get('temperature')),
-          prompt: get('prompt'),
-          max_tokens: number(get('max_tokens')),
-        };
+        const get = (field) => $(`[name=${field}]`, li).value;
+        const [provider, model] = modelOf($('[name=model]', li));
+        return { name: get('name').trim(), provider, model, temperature: number(get('temperature')), prompt: get('prompt'), max_tokens: number(get('max_tokens')) };
       }),
     };
   }
 
   function writeConfig(config) {
     const f = form.elements;
-    setModel(f.main_provider, f.main_model, config.main_provider, config.main_model, true);
+    setModel(f.main_model, config.main_provider, config.main_model);
     f.main_temperature.value = config.main_temperature;
     f.cycles.value = config.cycles;
     f.system_prompt.value = config.system_prompt;
     agentsList.replaceChildren(...config.layer_agents.map(agentElement));
-    configChanged();
+    changed();
   }
 
-  /** Accepts the export wrapper or the inner object; returns null when it is neither. */
-  function unwrap(data) {
-    const config = data && typeof data === 'object' && data.ai_configuration ? data.ai_configuration : data;
-    const ok = config && typeof config === 'object' && Array.isArray(config.layer_agents) &&
-      typeof config.system_prompt === 'string' && typeof config.main_model === 'string';
-    return ok ? config : null;
-  }
-
-  /** The first problem as a sentence (the server checks again), marking the fields at fault. */
-  function problemWith(config) {
-    const problems = [];
-    const mark = (el, message) => {
-      el.hidden = !message;
-      el.textContent = message || '';
-      if (message) problems.push(message);
-    };
-    const needsPlaceholder = (text) => (text.includes(PLACEHOLDER) ? '' : `Must contain ${PLACEHOLDER}.`);
-    mark($('[data-error-for=system_prompt]', form), needsPlaceholder(config.system_prompt) && `The main system prompt must contain ${PLACEHOLDER}.`);
-    [...agentsList.children].forEach((li, i) => {
-      const agent = config.layer_agents[i];
-      const who = agent.name ? `Agent "${agent.name}"` : `Agent ${i + 1}`;
-      let message = '';
-      if (!agent.name) message = `${who} needs a name.`;
-      else if (needsPlaceholder(agent.prompt)) message = `${who}'s prompt must contain ${PLACEHOLDER}.`;
-      else if (!(agent.temperature >= 0 && agent.temperature <= 1)) message = `${who}'s temperature must be between 0 and 1.`;
-      else if (!(Number.isInteger(agent.max_tokens) && agent.max_tokens >= 1 && agent.max_tokens <= 4096)) message = `${who}'s max tokens must be a whole number from 1 to 4096.`;
-      mark(li.querySelector('[data-error-for=prompt]'), message);
-    });
-    if (!(Number.isInteger(config.cycles) && config.cycles >= 1 && config.cycles <= 10)) problems.unshift('Layers must be a whole number from 1 to 10.');
-    if (!(config.main_temperature >= 0 && config.main_temperature <= 1)) problems.unshift('The main temperature must be between 0 and 1.');
-    if (!config.layer_agents.length) problems.unshift('Add at least one layer agent.');
-    return problems[0] || null;
-  }
-
-  function showConfigError(message) {
-    configError.hidden = !message;
-    configError.textContent = message || '';
-  }
-
-  function configChanged() {
+  function changed() {
     const count = agentsList.children.length;
     $('#agent-count').textContent = `(${count} of at most ${MAX_AGENTS})`;
     $('#add-agent').disabled = count >= MAX_AGENTS;
-    for (const button of agentsList.querySelectorAll('[data-action=remove]')) button.disabled = count <= 1;
-    const config = readConfig();
-    problemWith(config);
-    showConfigError(null);
-    try {
-      localStorage.setItem(STORE, JSON.stringify(config));
-    } catch (_) { /* private mode: the configuration just is not kept */ }
-    refreshAsk();
+    $$('[data-action=duplicate]', agentsList).forEach((b) => { b.disabled = count >= MAX_AGENTS; });
+    $$('[data-action=remove]', agentsList).forEach((b) => { b.disabled = count <= 1; });
+    store(STORE, JSON.stringify(readConfig()));
+    scheduleCheck();
   }
 
-  function uniqueName(base) {
+  form.addEventListener('input', changed);
+  // Not every way of picking an option fires `input`; `change` always comes.
+  form.addEventListener('change', changed);
+  form.addEventListener('submit', (event) => event.preventDefault());
+  const uniqueName = (base) => {
     const taken = new Set(readConfig().layer_agents.map((a) => a.name));
     for (let i = 2; ; i++) if (!taken.has(`${base}_${i}`)) return `${base}_${i}`;
-  }
-
-  form.addEventListener('input', configChanged);
-  // Not every way of picking an option fires `input`; `change` always comes.
-  form.addEventListener('change', (event) => {
-    const select = event.target.closest('[name=provider], [name=main_provider]');
-    if (select) {
-      // Another provider offers other models.
-      const main = select.name === 'main_provider';
-      offerModels(main ? form.elements.main_model : select.closest('li').querySelector('[name=model]'), select.value, main);
-    }
-    configChanged();
-  });
-  form.addEventListener('submit', (event) => event.preventDefault());
+  };
   agentsList.addEventListener('click', (event) => {
     const button = event.target.closest('button[data-action]');
-    if (!button) return;
+    if (!button || button.disabled) return;
     const li = button.closest('li');
-    if (button.dataset.action === 'remove' && agentsList.children.length > 1) li.remove();
-    if (button.dataset.action === 'duplicate' && agentsList.children.length < MAX_AGENTS) {
-      const agent = readConfig().layer_agents[[...agentsList.children].indexOf(li)];
-      li.after(agentElement({ ...agent, name: uniqueName(agent.name.replace(/_\d+$/, '') || 'agent') }));
-    }
-    configChanged();
+    if (button.dataset.action === 'remove') li.remove();
+    else li.after(agentElement({ ...readConfig().layer_agents[[...agentsList.children].indexOf(li)], name: uniqueName(($('[name=name]', li).value.replace(/_\d+$/, '')) || 'agent') }));
+    changed();
   });
-  $('#add-agent').addEventListener('click', () => {
-    const template = DEFAULTS.layer_agents[0];
-    agentsList.append(agentElement({ ...template, name: uniqueName('agent') }));
-    configChanged();
-  });
+  $('#add-agent').addEventListener('click', () => { agentsList.append(agentElement({ ...DEFAULTS.layer_agents[0], name: uniqueName('agent') })); changed(); });
   $('#reset').addEventListener('click', () => writeConfig(DEFAULTS));
-
-  $('#export').addEventListener('click', () => {
-    const pad = (n) => String(n).padStart(2, '0');
-    const d = new Date();
-    const stamp = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-    const text = JSON.stringify({ ai_configuration: readConfig(), exported_at: stamp, version: '2.0' }, null, 2);
-    const link = h('a');
-    link.href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-    link.download = 'moa-config.json';
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 5000);
-  });
-
+  $('#export').addEventListener('click', () => { $('#export-config').value = JSON.stringify(readConfig()); $('#export-form').submit(); });
   $('#import').addEventListener('change', async (event) => {
     const file = event.target.files[0];
     event.target.value = '';
     if (!file) return;
-    let config = null;
-    try {
-      config = unwrap(JSON.parse(await file.text()));
-    } catch (_) { /* reported below */ }
-    if (!config) {
-      showConfigError(`${file.name} is not a workshop configuration (expected {"ai_configuration": {...}}).`);
-      return;
-    }
-    writeConfig({ ...DEFAULTS, ...config });
+    const response = await fetch('/config/import', { method: 'POST', body: await file.text() });
+    const body = await response.json();
+    Object.assign($('#config-error'), { hidden: response.ok, textContent: response.ok ? '' : `${file.name}: ${body.error}` });
+    if (response.ok) writeConfig(body);
   });
+  $$('.preset').forEach((button) => button.addEventListener('click', () => { form.elements.system_prompt.value = button.dataset.preset; changed(); }));
+  $('#prompt-choice')?.addEventListener('change', (event) => { question.value = event.target.value; scheduleCheck(); });
+  question.addEventListener('input', scheduleCheck);
+  question.addEventListener('keydown', (event) => { if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) askForm.requestSubmit(); });
 
-  // ---- The participant's own API key: this browser only, sent with runs as a header ----
-
+  // ---- The participant's own key: this browser only, sent with runs as a header ----
   const KEY_STORE = 'moa-api-key';
-  const keyBox = $('#key-box');
   const keyInput = $('#user-key');
-  const EVENT_KEY = keyBox.dataset.eventKey === 'true';
-  const REQUIRE_OWN_KEY = keyBox.dataset.require === 'true';
-  let ownKey = '';
-  try {
-    ownKey = (localStorage.getItem(KEY_STORE) || '').trim();
-  } catch (_) { /* private mode: the key lasts as long as the page */ }
-
-  function setOwnKey(key) {
-    ownKey = key.trim();
-    try {
-      if (ownKey) localStorage.setItem(KEY_STORE, ownKey);
-      else localStorage.removeItem(KEY_STORE);
-    } catch (_) { /* kept in memory only */ }
-    keyChanged();
-  }
-
+  let ownKey = (stored(KEY_STORE) || '').trim();
   function keyChanged() {
     const status = $('#key-status');
-    const whose = ownKey ? 'yours' : EVENT_KEY ? 'event' : 'none';
-    status.dataset.key = whose;
-    status.textContent = {
-      yours: 'Key in use: your key (kept in this browser only).',
-      event: "Key in use: the event's key.",
-      none: REQUIRE_OWN_KEY ? 'No key: set one (this event asks everyone to use their own).' : 'No key: set one.',
-    }[whose];
+    status.dataset.key = ownKey ? 'yours' : $('#key-box').dataset.eventKey === 'true' ? 'event' : 'none';
+    status.textContent = status.dataset[`say${status.dataset.key}`];
     const notice = $('#no-key');
     if (notice) notice.hidden = Boolean(ownKey);
     refreshAsk();
   }
-
-  const usesDefaultProvider = (config) => providerOf(config.main_provider) === DEFAULT_PROVIDER ||
-    config.layer_agents.some((agent) => providerOf(agent.provider) === DEFAULT_PROVIDER);
-
-  /** Run only with a key for the default provider (if the run uses it), a name, and nothing holding it back. */
-  function refreshAsk() {
-    const keyReady = Boolean(ownKey) || EVENT_KEY || !usesDefaultProvider(readConfig());
-    askButton.disabled = busy || blocked || needsName || !keyReady;
-    askButton.title = keyReady ? '' : 'Paste your API key first';
-  }
-
   keyInput.value = ownKey;
-  keyInput.addEventListener('input', () => setOwnKey(keyInput.value));
-  $('#forget-key').addEventListener('click', () => {
-    keyInput.value = '';
-    setOwnKey('');
-  });
-  // Pasted or forgotten in another tab.
-  window.addEventListener('storage', (event) => {
-    if (event.key !== KEY_STORE) return;
-    ownKey = (event.newValue || '').trim();
-    keyInput.value = ownKey;
-    keyChanged();
-  });
+  keyInput.addEventListener('input', () => { ownKey = keyInput.value.trim(); store(KEY_STORE, ownKey); keyChanged(); });
+  $('#forget-key').addEventListener('click', () => { keyInput.value = ''; ownKey = ''; store(KEY_STORE, ''); keyChanged(); });
 
-  let saved = null;
-  try {
-    saved = unwrap(JSON.parse(localStorage.getItem(STORE)));
-  } catch (_) { /* nothing kept yet */ }
-  writeConfig(saved || DEFAULTS);
-  keyChanged();
-  // On a phone the panel would push the conversation far down; it stays one tap away.
-  if (window.matchMedia('(max-width: 56rem)').matches) $('#config-panel').open = false;
-
-  // ---- Markdown, sanitized: everything is escaped first, then a few constructs get tags ----
-
-  const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-  const escapeHtml = (text) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
-
-  function inline(text) {
-    return escapeHtml(text)
-      .split(/(`[^`\n]+`)/)
-      .map((part, i) => (i % 2
-        ? `<code>${part.slice(1, -1)}</code>`
-        : part
-          .replace(/\*\*(\S(?:.*?\S)?)\*\*/g, '<strong>$1</strong>')
-          .replace(/(^|\W)__(\S(?:.*?\S)?)__(?!\w)/g, '$1<strong>$2</strong>')
-          .replace(/(^|[^*\w])\*(\S(?:.*?\S)?)\*(?![*\w])/g, '$1<em>$2</em>')
-          .replace(/(^|[^_\w])_(\S(?:.*?\S)?)_(?![_\w])/g, '$1<em>$2</em>')))
-      .join('');
-  }
-
-  function markdown(source) {
-    const out = [];
-    let paragraph = [];
-    let list = null;
-    let fence = null;
-    const closeParagraph = () => {
-      if (paragraph.length) out.push(`<p>${paragraph.map(inline).join('<br>')}</p>`);
-      paragraph = [];
-    };
-    const closeList = () => {
-      if (list) out.push(`<${list.tag}>${list.items.map((item) => `<li>${inline(item)}</li>`).join('')}</${list.tag}>`);
-      list = null;
-    };
-    const closeFence = () => out.push(`<pre><code>${escapeHtml(fence.join('\n'))}</code></pre>`);
-    for (const line of source.split(/\r?\n/)) {
-      let m;
-      if (fence) {
-        if (/^\s*```/.test(line)) {
-          closeFence();
-          fence = null;
-        } else fence.push(line);
-      } else if (/^\s*```/.test(line)) {
-        closeParagraph();
-        closeList();
-        fence = [];
-      } else if (!line.trim()) {
-        closeParagraph();
-        closeList();
-      } else if ((m = /^(#{1,6})\s+(.*)$/.exec(line))) {
-        closeParagraph();
-        closeList();
-        const level = Math.min(m[1].length + 2, 6); // the page already has h1 and h2
-        out.push(`<h${level}>${inline(m[2])}</h${level}>`);
-      } else if (/^\s*([-*_])(\s*\1){2,}\s*$/.test(line)) {
-        closeParagraph();
-        closeList();
-        out.push('<hr>');
-      } else if ((m = /^\s*([-*+]|\d{1,3}[.)])\s+(.*)$/.exec(line))) {
-        closeParagraph();
-        const tag = /\d/.test(m[1]) ? 'ol' : 'ul';
-        if (list && list.tag !== tag) closeList();
-        if (!list) list = { tag, items: [] };
-        list.items.push(m[2]);
-      } else if (list && /^\s+\S/.test(line)) {
-        list.items[list.items.length - 1] += ` ${line.trim()}`;
-      } else {
-        closeList();
-        paragraph.push(line);
-      }
-    }
-    if (fence) closeFence();
-    closeParagraph();
-    closeList();
-    return out.join('');
-  }
-
-  // ---- A run: the timeline of one question ----
-
-  const turns = $('#turns');
-  const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
-  const modelLabel = (provider, model) => (PROVIDERS.length > 1 ? `${model} · ${providerOf(provider)}` : model);
-
-  class Turn {
-    constructor(question) {
-      this.el = h('article', 'turn card');
-      this.el.append(h('h2', 'question', askForm.dataset.turnTitle || question));
-      this.layersEl = h('div', 'layers');
-      this.answerEl = h('section', 'answer');
-      this.statusEl = h('div', 'run-status');
-      this.el.append(this.layersEl, this.answerEl, this.statusEl);
-      turns.prepend(this.el);
-    }
-
-    /** Lays out every layer and agent from the configuration, before any event arrives. */
-    reset(config) {
-      this.config = config;
-      this.layers = [];
-      this.layersEl.replaceChildren();
-      for (let layer = 1; layer <= config.cycles; layer++) {
-        const section = h('section', 'layer');
-        section.append(h('h3', '', `Layer ${layer}`));
-        const list = h('ul', 'agent-runs');
-        const agents = config.layer_agents.map((agent) => {
-          const li = h('li', 'agent-run');
-          const details = h('details');
-          details.open = true;
-          const summary = h('summary');
-          const badge = h('span', 'badge');
-          const stats = h('span', 'stats');
-          summary.append(badge, ' ', h('strong', '', agent.name), ' ', h('span', 'muted', modelLabel(agent.provider, agent.model)), ' ', stats);
-          const output = h('pre', 'out');
-          details.append(summary, output);
-          li.append(details);
-          list.append(li);
-          return { li, badge, stats, output, text: '', finished: false };
-        });
-        section.append(list);
-        this.layersEl.append(section);
-        this.layers.push({ agents, started: 0, finished: 0 });
-      }
-      this.answerEl.replaceChildren();
-      const head = h('h3', '', 'Answer ');
-      this.answerBadge = h('span', 'badge');
-      head.append(this.answerBadge, ' ', h('span', 'muted', modelLabel(config.main_provider, config.main_model)));
-      this.answerBody = h('div', 'markdown');
-      this.answerEl.append(head, this.answerBody);
-      this.answerText = '';
-      this.statusEl.replaceChildren();
-      this.setAnswerState('waiting');
-      this.startLayer(0);
-      clearInterval(this.ticker);
-      this.ticker = setInterval(() => this.tick(), 500);
-    }
-
-    setState(agent, state, label) {
-      agent.li.dataset.state = state;
-      agent.badge.textContent = label || state;
-    }
-
-    setAnswerState(state) {
-      this.answerEl.dataset.state = state;
-      this.answerBadge.textContent = state;
-    }
-
-    startLayer(i) {
-      const layer = this.layers[i];
-      if (!layer) {
-        this.setAnswerState('writing');
-        return;
-      }
-      layer.started = Date.now();
-      for (const agent of layer.agents) this.setState(agent, 'running');
-    }
-
-    /** Shows the elapsed time of agents still running, so a slow model looks alive. */
-    tick() {
-      for (const layer of this.layers) {
-        if (!layer.started) continue;
-        for (const agent of layer.agents) {
-          if (!agent.finished) agent.stats.textContent = seconds(Date.now() - layer.started);
-        }
-      }
-    }
-
-    agent(data) {
-      return this.layers[data.layer - 1] && this.layers[data.layer - 1].agents[data.index];
-    }
-
-    handle(name, data) {
-      if (name === 'agent_delta') {
-        const agent = this.agent(data);
-        if (!agent) return;
-        agent.text += data.text;
-        agent.output.textContent = agent.text;
-      } else if (name === 'agent') {
-        const agent = this.agent(data);
-        if (!agent || agent.finished) return;
-        agent.finished = true;
-        const tokens = data.prompt_tokens || data.completion_tokens ? ` · ${data.prompt_tokens} in, ${data.completion_tokens} out tokens` : '';
-        agent.stats.textContent = `${seconds(data.ms)}${tokens}`;
-        if (data.error) {
-          this.setState(agent, 'failed');
-          agent.output.textContent = data.error;
-        } else {
-          this.setState(agent, 'done');
-          agent.output.textContent = data.text;
-        }
-        const layer = this.layers[data.layer - 1];
-        if (++layer.finished === layer.agents.length) this.startLayer(data.layer);
-      } else if (name === 'answer_delta') {
-        this.setAnswerState('writing');
-        this.answerText += data.text;
-        if (!this.renderQueued) {
-          this.renderQueued = true;
-          requestAnimationFrame(() => {
-            this.renderQueued = false;
-            this.answerBody.innerHTML = markdown(this.answerText);
-          });
-        }
-      } else if (name === 'done') {
-        this.answerBody.innerHTML = markdown(this.answerText);
-        this.setAnswerState('done');
-        const failed = data.failed_agents ? ` · ${data.failed_agents} agent call(s) failed` : '';
-        this.finish('ok', `Done in ${seconds(data.ms)} · ${data.calls} calls · ${data.prompt_tokens} prompt + ${data.completion_tokens} completion tokens${failed}`);
-        this.el.dispatchEvent(new CustomEvent('moa:done', { bubbles: true, detail: data }));
-      } else if (name === 'error') {
-        this.fail(data.message);
-      }
-    }
-
-    interruptRunning(label) {
-      for (const layer of this.layers) {
-        for (const agent of layer.agents) if (!agent.finished && agent.li.dataset.state === 'running') this.setState(agent, 'stopped', label);
-      }
-      if (this.answerEl.dataset.state !== 'done') this.setAnswerState(label);
-    }
-
-    finish(kind, message, action) {
-      clearInterval(this.ticker);
-      const note = h('p', `notice ${kind}`, message);
-      if (action) {
-        const button = h('button', 'secondary', action.label);
-        button.type = 'button';
-        button.addEventListener('click', action.run);
-        note.append(' ', button);
-      }
-      this.statusEl.replaceChildren(note);
-    }
-
-    fail(message) {
-      this.interruptRunning('stopped');
-      this.finish('error', message || 'The run failed.');
-    }
-
-    stopped() {
-      this.interruptRunning('stopped');
-      this.finish('', 'Stopped.');
-    }
-
-    lost(retry) {
-      this.interruptRunning('interrupted');
-      this.finish('error', 'Connection lost — the run stopped before it finished.', { label: 'Retry', run: retry });
-    }
-  }
-
-  // ---- The stream ----
-
-  function parseFrame(frame) {
-    let name = 'message';
-    const data = [];
-    for (const line of frame.split('\n')) {
-      if (!line || line[0] === ':') continue; // keep-alive comments
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? '' : line.slice(colon + 1);
-      if (value[0] === ' ') value = value.slice(1);
-      if (field === 'event') name = value;
-      else if (field === 'data') data.push(value);
-    }
-    if (!data.length) return null;
+  // ---- The server's check: problems, the estimate, what each model reads ----
+  let checkTimer = null;
+  let checkSeq = 0;
+  let check = { blocking: false, needsKey: $('#key-box').dataset.eventKey !== 'true' };
+  function scheduleCheck() { clearTimeout(checkTimer); checkTimer = setTimeout(runCheck, 300); }
+  async function runCheck() {
+    const mine = ++checkSeq;
     try {
-      return { name, data: JSON.parse(data.join('\n')) };
-    } catch (_) {
-      return null;
-    }
+      const body = JSON.stringify({ config: readConfig(), question: question.value, challenge: askForm.dataset.challengeId });
+      const response = await fetch('/config/check', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const html = await response.text();
+      if (mine !== checkSeq || !response.ok) return;
+      swap(html);
+      const result = $('#config-check');
+      check = { blocking: result.dataset.blocking === 'true', needsKey: result.dataset.needsKey === 'true' };
+      refreshAsk();
+    } catch (_) { /* offline: the run itself will say so */ }
   }
 
+  let busy = false;
+  function refreshAsk() {
+    const keyMissing = check.needsKey && !ownKey;
+    askButton.disabled = busy || check.blocking || keyMissing || !('ready' in askForm.dataset);
+    askButton.title = keyMissing ? 'Paste your API key first' : '';
+  }
+
+  // ---- A run: fragments streamed by the server ----
+  // The server says it is alive every 4 s; three silent intervals mean the link is gone.
+  const STALL_MS = 12000;
   let running = null;
+  let ticker = null;
 
-  function setBusy(value) {
-    busy = value;
-    stopButton.hidden = !busy;
-    refreshAsk();
+  /** Shows elapsed time on what is still running, counted from when it appeared. */
+  function tick(turn) {
+    const now = Date.now();
+    $$('[data-ticking]', turn).forEach((el) => {
+      el.dataset.since ||= now;
+      el.textContent = `${((now - el.dataset.since) / 1000).toFixed(1)} s`;
+    });
   }
 
-  async function stream(question, config, turn, controller) {
-    let lastByte = Date.now();
+  /** Ends `turn` with what only the browser knows: it stopped it, or lost the server. */
+  function say(turn, kind, message, retry) {
+    clearInterval(ticker);
+    $$('[data-ticking]', turn).forEach((el) => el.removeAttribute('data-ticking'));
+    const note = Object.assign(document.createElement('p'), { className: `notice ${kind}`, textContent: `${message} ` });
+    if (retry) note.append(Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Retry', onclick: retry }));
+    $('.run-status', turn).replaceChildren(note);
+  }
+
+  async function start(body) {
+    if (running) running.abort('stopped');
+    const controller = new AbortController();
+    running = controller;
+    busy = true;
+    stopButton.hidden = false;
+    runError.hidden = true;
+    refreshAsk();
+    let turn = null;
     let ended = false;
-    const watchdog = setInterval(() => {
-      if (Date.now() - lastByte > STALL_MS) controller.abort('stalled');
-    }, 2000);
+    let lastByte = Date.now();
+    const watchdog = setInterval(() => { if (Date.now() - lastByte > STALL_MS) controller.abort('stalled'); }, 1000);
     try {
-      const participant = askForm.dataset.participant;
-      const body = participant ? { participant, config, prompt: question } : { question, config };
-      // The challenge page names the challenge picked in its ?challenge= select.
-      if (participant && askForm.dataset.challengeId) body.challenge = askForm.dataset.challengeId;
       const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
-      if (ownKey && usesDefaultProvider(config)) headers['x-llm-api-key'] = ownKey;
-      const response = await fetch(askForm.dataset.endpoint || '/api/moa', {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(body),
-        signal: controller.signal,
-      });
+      if (ownKey) headers['x-llm-api-key'] = ownKey;
+      const response = await fetch(askForm.dataset.endpoint, { method: 'POST', headers, body: JSON.stringify(body), signal: controller.signal });
       if (!response.ok) {
-        let message = `The server answered with status ${response.status}.`;
-        try {
-          message = (await response.json()).error || message;
-        } catch (_) { /* keep the status sentence */ }
-        turn.fail(message);
         ended = true;
-        return;
+        runError.textContent = await response.json().then((b) => b.error, () => `The server answered with status ${response.status}.`);
+        runError.hidden = false;
+        return runError.focus();
       }
-      const reader = response.body.getReader();
-      const decoder = new TextDecoder();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
         lastByte = Date.now();
-        buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+        buffer += value.replace(/\r\n?/g, '\n');
         let end;
         while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const event = parseFrame(buffer.slice(0, end));
+          const frame = buffer.slice(0, end).split('\n');
           buffer = buffer.slice(end + 2);
-          if (!event) continue;
-          turn.handle(event.name, event.data);
-          if (event.name === 'done' || event.name === 'error') ended = true;
+          const name = (frame.find((l) => l.startsWith('event:')) || 'event: message').slice(6).trim();
+          const html = frame.filter((l) => l.startsWith('data:')).map((l) => l.slice(l[5] === ' ' ? 6 : 5)).join('\n');
+          if (!html) continue;
+          const touched = swap(html);
+          if (!turn) {
+            turn = touched[0]?.querySelector('.turn');
+            turn?.focus();
+            ticker = setInterval(() => tick(turn), 250);
+          }
+          if (name !== 'end') continue;
+          ended = true;
+          clearInterval(ticker);
+          localTimes();
         }
       }
     } catch (_) {
-      if (controller.signal.reason === 'stopped') {
-        turn.stopped();
-        ended = true;
-      }
+      if (controller.signal.reason === 'stopped' && turn) { ended = true; say(turn, '', 'Stopped.'); }
     } finally {
       clearInterval(watchdog);
-      if (!ended) turn.lost(() => start(question, config, turn));
-    }
-  }
-
-  function start(question, config, turn) {
-    if (running) running.abort('stopped');
-    turn = turn || new Turn(question);
-    turn.reset(config);
-    const controller = new AbortController();
-    running = controller;
-    setBusy(true);
-    stream(question, config, turn, controller).finally(() => {
+      if (!ended && turn) {
+        const why = controller.signal.reason === 'stalled' ? 'No word from the server for 12 s — the connection looks lost.' : 'Connection lost — the run stopped before it finished.';
+        say(turn, 'error', why, () => { turn.remove(); start(body); });
+      }
       if (running === controller) {
         running = null;
-        setBusy(false);
+        busy = false;
+        stopButton.hidden = true;
+        refreshAsk();
       }
-    });
+    }
   }
 
   askForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const question = $('#question').value.trim();
-    if (!question) return;
     const config = readConfig();
-    const problem = problemWith(config);
-    if (problem) {
-      $('#config-panel').open = true;
-      showConfigError(problem);
-      return;
-    }
-    start(question, config, null);
+    const challenge = askForm.dataset.challengeId;
+    start(challenge ? { config, prompt: question.value, challenge } : { question: question.value, config });
   });
   stopButton.addEventListener('click', () => running && running.abort('stopped'));
 
-  window.moaChat = {
-    readConfig,
-    /** Holds the run button back (the challenge page does while the estimate overflows). */
-    setBlocked(value) {
-      blocked = value;
-      refreshAsk();
-    },
-  };
+  let saved = null;
+  try { saved = JSON.parse(stored(STORE)); } catch (_) { /* nothing kept yet */ }
+  writeConfig(saved && Array.isArray(saved.layer_agents) ? saved : DEFAULTS);
+  keyChanged();
+  // On a phone the panel would push the conversation far down; it stays one tap away.
+  if (window.matchMedia('(max-width: 56rem)').matches) $('#config-panel').open = false;
 })();

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::offer::{Offer, ProviderModels};
 use super::{ChatProvider, Endpoint, ListedModel};
 use crate::config::{CONTEXT_TOKENS, ModelSpec, ProviderSettings, Secret};
-use crate::moa::{Offer, ProviderModels};
 
 /// One `GET /models` may take this long; then the configured list stands.
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(3);

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 mod error;
+pub mod offer;
 mod openai;
 mod retry;
 
@@ -18,6 +19,7 @@ use crate::config::Secret;
 
 pub use catalog::Catalog;
 pub use error::LlmError;
+pub use offer::{Offer, ProviderModels};
 pub use openai::OpenAiProvider;
 pub use retry::{RetryPolicy, chat_with_retry};
 

@@ -7,10 +7,9 @@
 
 use serde::Serialize;
 
-use super::config::{AgentConfig, Config, HELPER_PLACEHOLDER};
-use super::engine::{AGGREGATOR_INSTRUCTION, is_qwen, no_think};
-use super::offer::Offer;
-use crate::llm::estimate_tokens;
+use super::config::{AgentConfig, Config};
+use super::plan::{AGGREGATOR_INSTRUCTION, agent_request, main_request};
+use crate::llm::{Offer, estimate_prompt_tokens, estimate_tokens};
 
 /// The main model must have at least this much room left to answer.
 pub const MIN_MAIN_ANSWER: u32 = 512;
@@ -18,8 +17,6 @@ pub const MIN_MAIN_ANSWER: u32 = 512;
 pub const MAX_MAIN_ANSWER: u32 = 4096;
 /// An agent must have at least this much room left to answer.
 pub const MIN_AGENT_ANSWER: u32 = 64;
-/// Framing tokens of a two-message request.
-const FRAMING: u64 = 8;
 
 /// What a run will read and may write, in estimated tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -42,11 +39,10 @@ impl Budget {
     /// Estimates `config` (already validated) answering `question`, with each model's context
     /// size as its own provider states it.
     pub fn estimate(config: &Config, question: &str, offer: &Offer) -> Budget {
-        let question_tokens = estimate_tokens(question);
+        // Each request as `plan` builds it with an empty `{helper_response}`, plus the most the
+        // synthesized answers can take there.
         let helper = helper_tokens(&config.layer_agents);
-        let main_question =
-            if is_qwen(&config.main_model) { estimate_tokens(&no_think(question)) } else { question_tokens };
-        let main_input = prompt_tokens(&config.system_prompt) + helper + main_question + FRAMING;
+        let main_input = estimate_prompt_tokens(&main_request(config, "", question, 0).messages) + helper;
         let main_context = offer.context(config.main_provider.as_deref(), &config.main_model);
         let room = u64::from(main_context).saturating_sub(main_input);
         let main_answer = room.min(u64::from(MAX_MAIN_ANSWER)) as u32;
@@ -56,7 +52,7 @@ impl Budget {
         for agent in &config.layer_agents {
             // From the second layer on, an agent reads the previous layer's answers too.
             let read_helper = if config.cycles > 1 { helper } else { 0 };
-            let input = prompt_tokens(&agent.prompt) + read_helper + question_tokens + FRAMING;
+            let input = estimate_prompt_tokens(&agent_request(agent, "", question, 0).messages) + read_helper;
             let context = offer.context(agent.provider.as_deref(), &agent.model);
             let room = u64::from(context).saturating_sub(input);
             if room < u64::from(MIN_AGENT_ANSWER) && problem.is_none() {
@@ -98,10 +94,6 @@ impl Budget {
 /// full answer, numbered.
 pub fn helper_tokens(agents: &[AgentConfig]) -> u64 {
     estimate_tokens(AGGREGATOR_INSTRUCTION) + agents.iter().map(|a| u64::from(a.max_tokens) + 2).sum::<u64>()
-}
-
-fn prompt_tokens(prompt: &str) -> u64 {
-    estimate_tokens(&prompt.replace(HELPER_PLACEHOLDER, ""))
 }
 
 fn main_overflow(config: &Config, offer: &Offer, main_input: u64, helper: u64, context: u32) -> String {
@@ -176,7 +168,7 @@ pub fn thousands(n: u64) -> String {
 mod tests {
     use super::*;
     use crate::config::{DEFAULT_MODELS, ModelSpec, parse_models};
-    use crate::moa::offer::ProviderModels;
+    use crate::llm::ProviderModels;
 
     fn models() -> Offer {
         Offer::single(parse_models(DEFAULT_MODELS).unwrap())

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::offer::Offer;
+use crate::llm::Offer;
 
 /// Where the previous layer's synthesized answers go in every prompt.
 pub const HELPER_PLACEHOLDER: &str = "{helper_response}";
@@ -81,8 +81,11 @@ impl Config {
         if let Some(inner) = value.get_mut("ai_configuration") {
             value = inner.take();
         }
-        let fields: ConfigFields = serde_json::from_value(value)
-            .map_err(|e| format!("the configuration is not in the workshop format: {e}"))?;
+        let fields: ConfigFields = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            format!("the configuration is not in the workshop format: {}", field_problem(&path, &inner))
+        })?;
         Ok(Config {
             main_provider: fields.main_provider,
             main_model: fields.main_model,
@@ -93,9 +96,9 @@ impl Config {
         })
     }
 
-    /// The export format: the configuration wrapped with a timestamp and version.
-    pub fn to_export(&self, exported_at: &str) -> serde_json::Value {
-        serde_json::json!({ "ai_configuration": self, "exported_at": exported_at, "version": "2.0" })
+    /// The export format, stamped `at_ms` (milliseconds since the epoch).
+    pub fn to_export(&self, at_ms: i64) -> serde_json::Value {
+        export(serde_json::to_value(self).expect("a configuration is plain data"), at_ms)
     }
 
     /// Checks every limit; the error is one sentence naming the field to fix.
@@ -168,15 +171,70 @@ impl Config {
 
     /// Validates, then writes each provider's own name where the configuration left it out or
     /// said `default`, so what is stored and exported says where each model ran.
-    pub fn validated(mut self, offer: &Offer) -> Result<Config, String> {
+    pub fn validated(self, offer: &Offer) -> Result<Config, String> {
         self.validate(offer)?;
-        let name = |provider: &Option<String>| offer.provider(provider.as_deref()).map(|p| p.name.clone());
-        self.main_provider = name(&self.main_provider);
-        for agent in &mut self.layer_agents {
-            agent.provider = name(&agent.provider);
-        }
-        Ok(self)
+        Ok(self.with_provider_names(offer))
     }
+
+    /// Names each provider this server knows where the configuration left it out or said
+    /// `default` (the one place that default is resolved); unknown ones stay as they are.
+    pub fn with_provider_names(mut self, offer: &Offer) -> Config {
+        let name = |provider: &mut Option<String>| {
+            if let Some(found) = offer.provider(provider.as_deref()) {
+                *provider = Some(found.name.clone());
+            }
+        };
+        name(&mut self.main_provider);
+        self.layer_agents.iter_mut().for_each(|agent| name(&mut agent.provider));
+        self
+    }
+}
+
+/// `layer_agents[1].temperature` with serde's "invalid type: null, expected f64" as a person
+/// reads it: "agent 2's temperature needs a number".
+fn field_problem(path: &str, error: &str) -> String {
+    fn field(name: &str) -> &str {
+        match name {
+            "main_model" => "the main model",
+            "main_provider" => "the main provider",
+            "main_temperature" => "the main temperature",
+            "cycles" => "the number of layers",
+            "system_prompt" => "the main system prompt",
+            "layer_agents" => "the list of layer agents",
+            "max_tokens" => "max tokens",
+            other => other,
+        }
+    }
+    let what = match path.split_once('.') {
+        Some((agent, name)) if agent.starts_with("layer_agents[") => {
+            let index: usize = agent.trim_start_matches("layer_agents[").trim_end_matches(']').parse().unwrap_or(0);
+            format!("agent {}'s {}", index + 1, field(name))
+        }
+        _ if path == "." => return error.to_string(),
+        _ => field(path).to_string(),
+    };
+    let expected = error.split(", expected ").nth(1).unwrap_or("");
+    let number = expected.len() > 1 && expected[1..].bytes().all(|b| b.is_ascii_digit());
+    let kind = match expected {
+        _ if number => "a number",
+        "a string" => "text",
+        "a sequence" => "a list",
+        _ => "a value",
+    };
+    if error.starts_with("missing field") {
+        error.replace("missing field", "a field is missing:")
+    } else if error.starts_with("invalid type") || error.starts_with("invalid value") {
+        format!("{what} needs {kind}")
+    } else {
+        format!("{what}: {error}")
+    }
+}
+
+/// The workshop's export format, the one place it is built: the inner configuration wrapped with
+/// the time (`2025-06-03 14:00:00`, UTC, as the original wrote it) and the format's version.
+pub fn export(inner: serde_json::Value, at_ms: i64) -> serde_json::Value {
+    let at = crate::store::format_utc(at_ms).replacen('T', " ", 1).trim_end_matches('Z').to_string();
+    serde_json::json!({ "ai_configuration": inner, "exported_at": at, "version": "2.0" })
 }
 
 impl Default for Config {
@@ -238,7 +296,7 @@ fn prompt(text: &str, what: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::config::{ModelSpec, parse_models};
-    use crate::moa::offer::ProviderModels;
+    use crate::llm::ProviderModels;
 
     fn models() -> Offer {
         Offer::single(parse_models(crate::config::DEFAULT_MODELS).unwrap())
@@ -258,11 +316,24 @@ mod tests {
     }
 
     #[test]
+    fn shape_errors_name_the_field_in_words() {
+        let mut value = serde_json::to_value(Config::default()).unwrap();
+        value["layer_agents"][0]["temperature"] = serde_json::Value::Null;
+        let err = Config::from_json(value.clone()).unwrap_err();
+        assert!(err.ends_with("agent 1's temperature needs a number"), "{err}");
+        value["layer_agents"] = serde_json::json!("x");
+        assert!(Config::from_json(value).unwrap_err().ends_with("the list of layer agents needs a list"));
+    }
+
+    #[test]
     fn the_default_is_valid_and_round_trips_through_the_export_format() {
         let config = Config::default();
         config.validate(&models()).unwrap();
-        let exported = config.to_export("2025-06-03 14:00:00");
-        assert_eq!(exported["version"], "2.0");
+        let exported = config.to_export(1_748_959_200_000);
+        assert_eq!(
+            (exported["version"].as_str(), exported["exported_at"].as_str()),
+            (Some("2.0"), Some("2025-06-03 14:00:00"))
+        );
         let back: Config = serde_json::from_value(exported).unwrap();
         assert_eq!(back, config);
         let inner: Config = serde_json::from_value(serde_json::to_value(&config).unwrap()).unwrap();
@@ -328,7 +399,7 @@ mod tests {
         let named = config.clone().validated(&offer).unwrap();
         assert_eq!(named.main_provider.as_deref(), Some("cerebras"));
         assert_eq!(named.layer_agents[0].provider.as_deref(), Some("cerebras"));
-        let exported = named.to_export("2025-06-03 14:00:00");
+        let exported = named.to_export(1_748_959_200_000);
         assert_eq!(exported["ai_configuration"]["main_provider"], "cerebras");
         assert_eq!(exported["ai_configuration"]["layer_agents"][0]["provider"], "cerebras");
         // `default` means the default provider on any server, so exports from one import on another.

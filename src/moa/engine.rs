@@ -13,15 +13,10 @@ use futures_util::future::join_all;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use super::Plan;
-use super::config::{AgentConfig, HELPER_PLACEHOLDER};
+use super::config::AgentConfig;
 use super::events::{AgentDelta, AgentResult, AgentTiming, AnswerDelta, Event, RunSummary};
-use crate::llm::{ChatProvider, ChatRequest, Completion, LlmError, Message, RetryPolicy, Routes, chat_with_retry};
-
-/// Heads the numbered list of a layer's answers in the next `{helper_response}`.
-pub const AGGREGATOR_INSTRUCTION: &str = "Several assistants have answered the user's question; their answers are \
-listed below. Some of them may be wrong, incomplete or contradict each other. Weigh them critically: keep what \
-is correct, fix what is not, fill the gaps, and use them to write one answer that is better than any of them.";
+use super::plan::{Plan, synthesize};
+use crate::llm::{ChatProvider, ChatRequest, Completion, LlmError, RetryPolicy, Routes, chat_with_retry};
 
 /// Streamed text is passed on at most this often, so a fast model does not flood a slow phone
 /// with one event per token.
@@ -113,15 +108,7 @@ impl Run<'_> {
     /// page shows each answer without waiting for the rest of the layer.
     async fn agent(&self, layer: u32, index: usize, agent: &AgentConfig, helper: &str) -> Result<String, String> {
         let started = Instant::now();
-        let request = ChatRequest {
-            model: agent.model.clone(),
-            messages: vec![
-                Message::system(agent.prompt.replace(HELPER_PLACEHOLDER, helper)),
-                Message::user(&self.plan.question),
-            ],
-            temperature: agent.temperature,
-            max_tokens: self.plan.budget.agent_max_tokens[index],
-        };
+        let request = self.plan.agent_request(index, helper);
         let provider = agent.provider.as_deref().unwrap_or_default();
         let (result, text) = self
             .stream(provider, &request, |text| {
@@ -199,17 +186,7 @@ impl Run<'_> {
     /// The main model reads the last layer's synthesis; its answer streams as `answer_delta`.
     async fn main(&self, helper: &str) -> Result<RunSummary, RunError> {
         let config = &self.plan.config;
-        let question =
-            if is_qwen(&config.main_model) { no_think(&self.plan.question) } else { self.plan.question.clone() };
-        let request = ChatRequest {
-            model: config.main_model.clone(),
-            messages: vec![
-                Message::system(config.system_prompt.replace(HELPER_PLACEHOLDER, helper)),
-                Message::user(question),
-            ],
-            temperature: config.main_temperature,
-            max_tokens: self.plan.budget.main_answer,
-        };
+        let request = self.plan.main_request(helper);
         let provider = config.main_provider.as_deref().unwrap_or_default();
         let (result, answer) = self
             .stream(provider, &request, |text| {
@@ -233,27 +210,9 @@ impl Run<'_> {
     }
 }
 
-/// The next layer's `{helper_response}`: the instruction, then the answers as a numbered list.
-pub fn synthesize(answers: &[&str]) -> String {
-    let mut text = String::from(AGGREGATOR_INSTRUCTION);
-    for (i, answer) in answers.iter().enumerate() {
-        text.push_str(&format!("\n\n{}. {}", i + 1, answer.trim()));
-    }
-    text
-}
-
 /// Ends `text` with a full stop unless it already ends a sentence.
 fn sentence(text: &str) -> String {
     if text.ends_with(['.', '!', '?']) { text.to_string() } else { format!("{text}.") }
-}
-
-/// Qwen 3 models think aloud unless told not to; the original appended `/no_think` for them.
-pub fn is_qwen(model: &str) -> bool {
-    model.to_ascii_lowercase().contains("qwen")
-}
-
-pub fn no_think(question: &str) -> String {
-    format!("{question}\n/no_think")
 }
 
 /// Collects a streamed answer: drops a leading `<think>…</think>` block (Qwen emits an empty
@@ -370,18 +329,5 @@ mod tests {
         let (sent, kept) = collect(&refs);
         assert_eq!(sent, pieces.concat());
         assert_eq!(kept, pieces.concat().trim_end());
-    }
-
-    #[test]
-    fn the_synthesis_numbers_every_answer_under_the_instruction() {
-        let text = synthesize(&["first", " second\n"]);
-        assert!(text.starts_with(AGGREGATOR_INSTRUCTION));
-        assert!(text.ends_with("\n\n1. first\n\n2. second"));
-    }
-
-    #[test]
-    fn qwen_gets_no_think() {
-        assert!(is_qwen("qwen-3-32b") && !is_qwen("llama3.1-8b"));
-        assert_eq!(no_think("Why?"), "Why?\n/no_think");
     }
 }

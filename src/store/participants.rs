@@ -207,6 +207,31 @@ pub async fn claim(pool: &Pool, name: &str, held: Option<&str>) -> Result<Result
     Ok(Ok(Claim::Claimed { participant, token, created }))
 }
 
+/// Gives participant `id` the display name `name`, keeping their scores and sign-ins. The error
+/// is a sentence: the name is not valid, or someone else holds one that looks the same.
+pub async fn rename(pool: &Pool, id: &str, name: &str) -> Result<Result<Participant, String>, sqlx::Error> {
+    let (display, key) = match normalize_name(name) {
+        Ok(pair) => pair,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let changed = sqlx::query("UPDATE participants SET name = $1, name_key = $2 WHERE id = $3")
+        .bind(&display)
+        .bind(&key)
+        .bind(id)
+        .execute(pool)
+        .await;
+    match changed {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            let holder = find_by_name(pool, &display).await?.map_or(display, |p| p.name);
+            Ok(Err(format!(
+                "The name {holder:?} is taken (names that look the same count as one); please pick another."
+            )))
+        }
+        Err(e) => Err(e),
+        Ok(_) => Ok(Ok(find(pool, id).await?.ok_or(sqlx::Error::RowNotFound)?)),
+    }
+}
+
 async fn insert_token(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::{GradeError, GradeReport, Grader};
+use crate::web::json::JsonBody;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/grade", post(grade))
@@ -35,13 +36,11 @@ struct GradeRequest {
 async fn grade(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<GradeRequest>, axum::extract::rejection::JsonRejection>,
+    JsonBody(request): JsonBody<GradeRequest>,
 ) -> Result<Json<GradeReport>, AppError> {
     if let Some(token) = &state.settings.organizer_token {
         require_bearer(&state, &headers, token.expose())?;
     }
-    let Json(request) =
-        body.map_err(|e| AppError::BadRequest(format!("The request body is not valid: {}", e.body_text())))?;
     let grader = grader(&state)?;
     let challenge = crate::web::events::known(&state, request.challenge.as_deref()).await?;
     Ok(Json(grader.grade(&challenge, &request.code).await.map_err(grade_error)?))

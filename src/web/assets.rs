@@ -25,7 +25,6 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/static/htmx.min.js", JS, include_str!("../../static/htmx.min.js")),
     ("/static/htmx-ext-sse.min.js", JS, include_str!("../../static/htmx-ext-sse.min.js")),
     ("/static/live.js", JS, include_str!("../../static/live.js")),
-    ("/static/challenge.js", JS, include_str!("../../static/challenge.js")),
     ("/static/app.css", "text/css", include_str!("../../static/app.css")),
     ("/static/chat.js", JS, include_str!("../../static/chat.js")),
     ("/static/chat.css", "text/css", include_str!("../../static/chat.css")),

@@ -2,7 +2,6 @@
 //! submissions (grading a generation's code), with per-participant rate limits.
 
 use askama::Template;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -16,18 +15,20 @@ use crate::error::AppError;
 use crate::grader::challenge::extract_code;
 use crate::metrics::Limit;
 use crate::moa::{self, Config};
-use crate::store::{format_utc, generations, leaderboard, now_ms, participants, submissions};
-use crate::web::api::{grade_error, grader};
-use crate::web::chat::ConfigPanel;
+use crate::store::{generations, leaderboard, now_ms, participants};
+use crate::web::config_panel::ConfigPanel;
 use crate::web::events;
 use crate::web::fair_use::{Client, ClientIp};
+use crate::web::json::JsonBody;
 use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
 use crate::web::participants::{
     Caller, PARTICIPANT_COOKIE, SIGN_IN_CODE_LIFETIME, SignedIn, caller, claim_name, make_sign_in_code,
     sign_in_with_code, token_cookie,
 };
-use crate::web::run_stream::{admit, routes_and_payer, stream_run, user_key};
+use crate::web::results;
+use crate::web::run_stream::{Finished, View, admit, routes_and_payer, stream_run, user_key};
+use crate::web::run_view::{Placement, RunView};
 
 /// Main system prompts for the three strategies the workshop offered.
 const PRESETS: &[(&str, &str)] = &[
@@ -70,8 +71,11 @@ pub fn router() -> Router<AppState> {
         .route("/challenge", get(page))
         .route("/challenge/name", post(choose_name))
         .route("/challenge/sign-in", post(sign_in_form))
+        .route("/challenge/rename", post(rename_form))
+        .route("/challenge/generations/{id}/submit", post(submit_form))
         .route("/challenge/sign-in-code", post(sign_in_code_form))
-        .route("/api/generate", post(generate))
+        .route("/api/generate", post(api_generate))
+        .route("/challenge/generate", post(page_generate))
         .route("/api/submissions", post(submit))
         .route("/api/inspect", post(inspect))
 }
@@ -102,8 +106,9 @@ struct ChallengePage {
     is_default: bool,
     choices: Vec<(String, String)>,
     test_prompts: &'static [(&'static str, &'static str)],
-    /// (when, score, status) of this participant's submissions, newest first.
-    history: Vec<(String, i64, String)>,
+    /// The participant's generations (HTML), and the one shown: the newest or the one asked for.
+    history: String,
+    result: String,
 }
 
 /// What the page shows besides the challenge: who the visitor is and any sentence for them.
@@ -115,11 +120,16 @@ struct Visitor {
     sign_in_code: Option<String>,
     /// The challenge picked in the page's `?challenge=` (the event's default one when none).
     challenge: Option<String>,
+    /// The generation picked in the history (`?generation=`); the newest when none.
+    generation: Option<String>,
+    /// Why submitting the shown generation just failed.
+    submit_problem: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct PageQuery {
     challenge: Option<String>,
+    generation: Option<String>,
 }
 
 /// The page. Sign-in codes are typed, never put in a link: URLs end up in logs and histories.
@@ -128,17 +138,19 @@ async fn page(
     headers: HeaderMap,
     axum::extract::Query(query): axum::extract::Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let challenge = query.challenge;
+    let (challenge, generation) = (query.challenge, query.generation);
     // A browser from before tokens holds its participant id: that buys it one token, once.
     if let Some(id) = cookie(&headers, PARTICIPANT_COOKIE)
         && let Some((participant, token)) = participants::upgrade_legacy(&state.pool, &id).await?
     {
-        let visitor = Visitor { participant: Some(participant), challenge, ..Visitor::default() };
+        let visitor = Visitor { participant: Some(participant), challenge, generation, ..Visitor::default() };
         let page = challenge_page(&state, visitor).await?;
         return Ok((token_cookie(&state, &headers, &token), page).into_response());
     }
     let participant = caller(&state, &headers).await.ok().flatten();
-    Ok(challenge_page(&state, Visitor { participant, challenge, ..Visitor::default() }).await?.into_response())
+    Ok(challenge_page(&state, Visitor { participant, challenge, generation, ..Visitor::default() })
+        .await?
+        .into_response())
 }
 
 async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::response::Html<String>, AppError> {
@@ -152,14 +164,18 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
     } else {
         challenge.presets.iter().map(|p| (p.name.clone(), p.system_prompt.clone())).collect()
     };
-    let history = match &visitor.participant {
-        Some(p) => submissions::list(&state.pool, Some(&p.id))
-            .await?
-            .into_iter()
-            .rev()
-            .map(|s| (format_utc(s.created_at), s.total, s.status))
-            .collect(),
-        None => Vec::new(),
+    let (history, result) = match &visitor.participant {
+        Some(p) => {
+            let shown = results::shown_generation(state, p, &challenge.id, visitor.generation.as_deref()).await?;
+            let result = match shown {
+                Some(generation) => {
+                    results::generation_card(state, p, &generation, visitor.submit_problem.as_deref()).await?
+                }
+                None => String::new(),
+            };
+            (results::history_html(state, p, &challenge.id).await?, result)
+        }
+        None => (String::new(), String::new()),
     };
     render(&ChallengePage {
         nav: NAV,
@@ -184,6 +200,7 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
         choices,
         test_prompts: TEST_PROMPTS,
         history,
+        result,
     })
 }
 
@@ -218,11 +235,16 @@ fn signed_in_redirect(
     signed_in: &SignedIn,
     challenge: Option<&str>,
 ) -> Response {
-    let to = match challenge.filter(|id| crate::grader::challenge::valid_id(id)) {
+    (token_cookie(state, headers, &signed_in.token), Redirect::to(&page_url(challenge))).into_response()
+}
+
+/// The page on `challenge`, at the generate tab (an id that is not one is dropped, so nothing
+/// but an id reaches the URL).
+fn page_url(challenge: Option<&str>) -> String {
+    match challenge.filter(|id| crate::grader::challenge::valid_id(id)) {
         Some(id) => format!("/challenge?challenge={id}#configure"),
         None => "/challenge#configure".to_string(),
-    };
-    (token_cookie(state, headers, &signed_in.token), Redirect::to(&to)).into_response()
+    }
 }
 
 /// The name form: claims a display name for this browser by the same path as
@@ -240,6 +262,66 @@ async fn choose_name(
             let name_problem = Some(error.public_message());
             let challenge = form.challenge;
             refused(&state, error, Visitor { name_problem, challenge, ..Visitor::default() }).await
+        }
+    }
+}
+
+/// The "Change your name" form: the participant keeps their scores under the new name.
+/// Renames count against the same per-address bound as claims.
+async fn rename_form(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    Caller(me): Caller,
+    Form(form): Form<NameForm>,
+) -> Result<Response, AppError> {
+    let refusal = match state.live.fair_use.claims.check(&ip.0) {
+        Err(wait) => AppError::Busy {
+            message: format!("Too many names were claimed from your network address just now; try again in {wait} s."),
+            retry_after_s: wait,
+        },
+        Ok(()) => match participants::rename(&state.pool, &me.id, &form.name).await? {
+            Ok(renamed) => {
+                tracing::info!(from = %me.name, to = %renamed.name, "participant renamed");
+                state.live.leaderboard_changed();
+                return Ok(Redirect::to(&page_url(form.challenge.as_deref())).into_response());
+            }
+            Err(problem) => AppError::Conflict(problem),
+        },
+    };
+    let name_problem = Some(refusal.public_message());
+    let visitor = Visitor { participant: Some(me), name_problem, challenge: form.challenge, ..Visitor::default() };
+    refused(&state, refusal, visitor).await
+}
+
+/// The Submit button of a generation's card: grades it (once), then shows the page at its grade.
+/// A plain form, so it works on any browser, and submitting again never counts twice.
+async fn submit_form(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, AppError> {
+    let generation = results::own_generation(&state, &me, &id).await?;
+    let challenge = Some(generation.challenge.clone()).filter(|id| crate::grader::challenge::valid_id(id));
+    match results::grade(&state, &me, &generation).await {
+        Ok(_) => {
+            let to = format!(
+                "/challenge?challenge={}&generation={}#gen-{}-report",
+                challenge.unwrap_or_default(),
+                generation.id,
+                generation.id
+            );
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(AppError::Internal(cause)) => Err(AppError::Internal(cause)),
+        Err(error) => {
+            let visitor = Visitor {
+                submit_problem: Some(error.public_message()),
+                participant: Some(me),
+                challenge,
+                generation: Some(generation.id),
+                ..Visitor::default()
+            };
+            refused(&state, error, visitor).await
         }
     }
 }
@@ -290,18 +372,6 @@ struct InspectRequest {
     challenge: Option<String>,
 }
 
-/// One request a run will send, as the model will read it.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct PlannedMessage {
-    /// "Layer 2 · bug_hunter" or "Main model".
-    who: String,
-    provider: String,
-    model: String,
-    system: String,
-    user: String,
-    max_tokens: u32,
-}
-
 /// `POST /api/inspect {"config", "prompt"}` → the token budget (with the reason a run would be
 /// refused, and suggestions) and exactly what each model will receive; later layers show where
 /// the previous layer's answers go. Nothing is called or stored.
@@ -310,44 +380,15 @@ struct PlannedMessage {
         (status = 400, description = "The configuration or prompt is not valid", body = crate::error::ErrorBody)))]
 async fn inspect(
     State(state): State<AppState>,
-    body: Result<Json<InspectRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<InspectRequest>,
 ) -> Result<Json<Inspection>, AppError> {
-    let Json(request) = body.map_err(bad_body)?;
     let challenge = events::open(&state, request.challenge.as_deref()).await?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let offer = state.catalog.offer();
     let config = request.config.validated(&offer).map_err(AppError::BadRequest)?;
     let question = moa::config::validate_question(&prompt).map_err(AppError::BadRequest)?;
     let budget = moa::Budget::estimate(&config, question, &offer);
-    let answers_of = |layer: u32| -> String {
-        let placeholders: Vec<String> =
-            config.layer_agents.iter().map(|a| format!("[{}'s answer in layer {layer}]", a.name)).collect();
-        moa::engine::synthesize(&placeholders.iter().map(String::as_str).collect::<Vec<_>>())
-    };
-    let mut messages = Vec::new();
-    for layer in 1..=config.cycles {
-        let helper = if layer == 1 { String::new() } else { answers_of(layer - 1) };
-        for (agent, max_tokens) in config.layer_agents.iter().zip(&budget.agent_max_tokens) {
-            messages.push(PlannedMessage {
-                who: format!("Layer {layer} · {}", agent.name),
-                provider: agent.provider.clone().unwrap_or_default(),
-                model: agent.model.clone(),
-                system: agent.prompt.replace(moa::config::HELPER_PLACEHOLDER, &helper),
-                user: question.to_string(),
-                max_tokens: *max_tokens,
-            });
-        }
-    }
-    let main_question =
-        if moa::engine::is_qwen(&config.main_model) { moa::engine::no_think(question) } else { question.to_string() };
-    messages.push(PlannedMessage {
-        who: "Main model".into(),
-        provider: config.main_provider.clone().unwrap_or_default(),
-        model: config.main_model.clone(),
-        system: config.system_prompt.replace(moa::config::HELPER_PLACEHOLDER, &answers_of(config.cycles)),
-        user: main_question,
-        max_tokens: budget.main_answer,
-    });
+    let messages = moa::plan::preview(&config, question, &budget);
     Ok(Json(Inspection { budget, messages }))
 }
 
@@ -355,7 +396,7 @@ async fn inspect(
 #[derive(serde::Serialize, utoipa::ToSchema)]
 struct Inspection {
     budget: moa::Budget,
-    messages: Vec<PlannedMessage>,
+    messages: Vec<moa::plan::PlannedMessage>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -387,15 +428,37 @@ struct GenerateRequest {
         (status = 401, description = "No participant token, or an unknown one", body = crate::error::ErrorBody),
         (status = 403, description = "`participant` names someone else", body = crate::error::ErrorBody),
         (status = 429, description = "Generating too fast, or a fair-use bound; see Retry-After", body = crate::error::ErrorBody)))]
-async fn generate(
+async fn api_generate(
     State(state): State<AppState>,
     headers: HeaderMap,
     ip: ClientIp,
     caller: Caller,
-    body: Result<Json<GenerateRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<GenerateRequest>,
+) -> Result<Response, AppError> {
+    generate(state, headers, ip, caller, request, false).await
+}
+
+/// `POST /challenge/generate`: the same run for the challenge page, streamed as HTML fragments
+/// that end with the generation's card and the participant's history.
+async fn page_generate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ip: ClientIp,
+    caller: Caller,
+    JsonBody(request): JsonBody<GenerateRequest>,
+) -> Result<Response, AppError> {
+    generate(state, headers, ip, caller, request, true).await
+}
+
+async fn generate(
+    state: AppState,
+    headers: HeaderMap,
+    ip: ClientIp,
+    caller: Caller,
+    request: GenerateRequest,
+    page: bool,
 ) -> Result<Response, AppError> {
     let user_key = user_key(&headers)?;
-    let Json(request) = body.map_err(bad_body)?;
     caller.check_named(request.participant.as_deref())?;
     let participant = caller.0;
     let challenge = events::open(&state, request.challenge.as_deref()).await?;
@@ -411,10 +474,16 @@ async fn generate(
         .map_err(|wait| too_fast(Limit::GeneratePerMinute, "generating", wait))?;
     crate::store::check_writable(&state.pool).await?; // before the run spends anything
 
-    let pool = state.pool.clone();
-    let config = plan.config.to_export(&format_utc(now_ms()));
+    let view = if page {
+        let title = format!("Generating for {}", challenge.title);
+        View::Page(Box::new(RunView::new(&plan, &title, Placement::Result, state.catalog.offer().is_multi())))
+    } else {
+        View::Events
+    };
+    let config = plan.config.to_export(now_ms());
     let prompt = plan.question.clone();
-    Ok(stream_run(&state, slot, routes, plan, move |mut summary| async move {
+    let app = state.clone();
+    Ok(stream_run(&state, slot, routes, plan, view, move |mut summary| async move {
         let code = extract_code(&summary.answer, &challenge.entry);
         let timings = json!({
             "ms": summary.ms,
@@ -434,13 +503,25 @@ async fn generate(
             code: &code,
             timings: &timings,
         };
-        let stored = generations::insert(&pool, new).await.map_err(|e| {
+        let stored = generations::insert(&app.pool, new).await.map_err(|e| {
             tracing::error!(error = %e, "cannot store a generation");
             "The answer could not be saved; please generate again.".to_string()
         })?;
         summary.extra.insert("generation_id".into(), json!(stored.id));
         summary.extra.insert("code".into(), json!(code));
-        Ok(summary)
+        if !page {
+            return Ok(summary.into());
+        }
+        // Stored already: a page that cannot be drawn still has the generation on reload.
+        let drawn = async {
+            let card = results::generation_card(&app, &participant, &stored, None).await?;
+            Ok::<_, AppError>((card, results::history_html(&app, &participant, &challenge.id).await?))
+        };
+        let (card, history) = drawn.await.map_err(|e| {
+            tracing::error!(error = %e, "cannot draw a generation");
+            "The answer was saved, but the page could not show it; reload the page to see it.".to_string()
+        })?;
+        Ok(Finished { summary, below: Some(card), elsewhere: history })
     }))
 }
 
@@ -452,11 +533,7 @@ struct SubmitRequest {
     generation_id: String,
 }
 
-pub fn bad_body(e: JsonRejection) -> AppError {
-    AppError::BadRequest(format!("The request body is not valid: {}", e.body_text()))
-}
-
-fn too_fast(limit: Limit, what: &str, retry_after_s: u64) -> AppError {
+pub fn too_fast(limit: Limit, what: &str, retry_after_s: u64) -> AppError {
     crate::metrics::refused(limit);
     AppError::Busy { message: format!("You are {what} too fast; try again in {retry_after_s} s."), retry_after_s }
 }
@@ -476,46 +553,12 @@ fn too_fast(limit: Limit, what: &str, retry_after_s: u64) -> AppError {
 async fn submit(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Json<SubmitRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<SubmitRequest>,
 ) -> Result<Json<SubmissionResult>, AppError> {
-    let Json(request) = body.map_err(bad_body)?;
     caller.check_named(request.participant.as_deref())?;
     let participant = caller.0;
-    let generation = generations::find(&state.pool, request.generation_id.trim())
-        .await?
-        .filter(|g| g.participant_id == participant.id)
-        .ok_or_else(|| AppError::NotFound(format!("{} has no generation with that id.", participant.name)))?;
-    let retry_after_s = state.settings.grade_timeout.as_secs().max(1);
-    // A retried request for a generation being graded right now waits for that grade.
-    let waiting_until = std::time::Instant::now() + state.settings.grade_timeout * 2;
-    let stored = loop {
-        if let Some(existing) = submissions::for_generation(&state.pool, &generation.id).await? {
-            break existing;
-        }
-        let Some(_slot) = state.live.fair_use.grading_slot(&participant.id, &generation.id, retry_after_s)? else {
-            if std::time::Instant::now() > waiting_until {
-                return Err(too_fast(Limit::GradingPerParticipant, "submitting", retry_after_s));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            continue;
-        };
-        let grader = grader(&state)?;
-        let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
-        state
-            .live
-            .submit_limit
-            .check(&participant.id)
-            .map_err(|wait| too_fast(Limit::SubmitPerMinute, "submitting", wait))?;
-        let report = grader.grade(challenge, &generation.code).await.map_err(|e| {
-            state.live.submit_limit.refund(&participant.id);
-            grade_error(e)
-        })?;
-        let (stored, inserted) = submissions::record(&state.pool, &participant.id, &generation.id, &report).await?;
-        if inserted {
-            state.live.leaderboard_changed();
-        }
-        break stored;
-    };
+    let generation = results::own_generation(&state, &participant, &request.generation_id).await?;
+    let stored = results::grade(&state, &participant, &generation).await?;
     // The rank the public board shows; none while it is frozen (no spoilers) or for a hidden name.
     let (view, frozen) = public_view(&state).await?;
     let rank = match frozen {

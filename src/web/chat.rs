@@ -2,27 +2,32 @@
 
 use askama::Template;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::config_panel::ConfigPanel;
 use super::fair_use::{BROWSER_COOKIE, Client, ClientIp, browser_id_shape};
 use super::pages::{NAV, render};
 use super::pages::{SameSite, cookie, set_cookie};
 use super::participants::caller;
-use super::run_stream::{admit, routes_and_payer, stream_run, user_key};
+use super::run_stream::{View, admit, routes_and_payer, stream_run, user_key};
+use super::run_view::{Placement, RunView};
 use crate::app::AppState;
 use crate::config::ModelSpec;
 use crate::error::AppError;
 use crate::llm::host_of;
-use crate::moa::config::{MAX_AGENT_TOKENS, MAX_AGENTS, MAX_CYCLES, MAX_NAME_CHARS, MAX_QUESTION_CHARS};
 use crate::moa::{self, Config};
+use crate::web::json::JsonBody;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/chat", get(page)).route("/api/moa", post(run)).route("/api/providers", get(providers))
+    Router::new()
+        .route("/chat", get(page))
+        .route("/api/moa", post(api_run))
+        .route("/chat/run", post(page_run))
+        .route("/api/providers", get(providers))
 }
 
 #[derive(Template)]
@@ -34,63 +39,6 @@ struct ChatPage {
     panel: ConfigPanel,
     /// The event needs a claimed name for the chat and this visitor has none.
     name_required: bool,
-}
-
-/// What the shared configuration form (`config_panel.html`, driven by `static/chat.js`) and its
-/// key box need.
-pub struct ConfigPanel {
-    /// The default provider's models, listed before the script runs.
-    pub models: Vec<ModelSpec>,
-    /// Provider names, the default first; the pages offer a choice only when there are several.
-    pub providers: Vec<String>,
-    /// JSON for the page script: the default configuration, and each provider's models.
-    pub defaults_json: String,
-    pub providers_json: String,
-    /// The default provider, which a participant's own key is for: its name and host.
-    pub key_provider: String,
-    pub key_host: String,
-    /// The event's key can serve runs on the default provider (it is set, and own keys are not required).
-    pub event_key: bool,
-    pub require_user_key: bool,
-    pub max_cycles: u32,
-    pub max_agents: usize,
-    pub max_agent_tokens: u32,
-    pub max_name_chars: usize,
-    pub max_question_chars: usize,
-    /// The browser storage key the configuration is kept under (chat and challenge differ).
-    pub config_store: &'static str,
-}
-
-impl ConfigPanel {
-    pub fn new(state: &AppState, config_store: &'static str) -> Result<ConfigPanel, AppError> {
-        let offer = state.catalog.offer();
-        let default = offer.default_provider();
-        let mut defaults = Config::default();
-        // A server offering other models starts from its first one.
-        if !default.models.iter().any(|m| m.name == defaults.main_model) {
-            let first = default.models[0].name.clone();
-            defaults.main_model.clone_from(&first);
-            defaults.layer_agents.iter_mut().for_each(|a| a.model.clone_from(&first));
-        }
-        let defaults = defaults.validated(&offer).map_err(AppError::Internal)?;
-        let key_provider = state.catalog.default_provider();
-        Ok(ConfigPanel {
-            models: default.models.clone(),
-            providers: offer.providers().iter().map(|p| p.name.clone()).collect(),
-            defaults_json: json(&defaults)?,
-            providers_json: json(&offer.providers())?,
-            key_provider: key_provider.name.clone(),
-            key_host: host_of(&key_provider.base_url),
-            event_key: key_provider.api_key.is_some() && !state.settings.require_user_key,
-            require_user_key: state.settings.require_user_key,
-            max_cycles: MAX_CYCLES,
-            max_agents: MAX_AGENTS,
-            max_agent_tokens: MAX_AGENT_TOKENS,
-            max_name_chars: MAX_NAME_CHARS,
-            max_question_chars: MAX_QUESTION_CHARS,
-            config_store,
-        })
-    }
 }
 
 /// How long an anonymous browser keeps its fair-use id.
@@ -160,10 +108,6 @@ async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
     Json(ProviderList { providers, require_user_key: state.settings.require_user_key })
 }
 
-fn json(value: &impl serde::Serialize) -> Result<String, AppError> {
-    serde_json::to_string(value).map_err(|e| AppError::Internal(format!("json: {e}")))
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"question": "Why is the sky blue?", "config": {"main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
         "system_prompt": "Combine these answers: {helper_response}",
@@ -191,22 +135,46 @@ pub const NAME_REQUIRED: &str = "This event asks everyone to claim a display nam
         (status = 401, description = "This event needs a claimed name or the caller's own key", body = crate::error::ErrorBody),
         (status = 429, description = "A fair-use bound; see Retry-After", body = crate::error::ErrorBody),
         (status = 503, description = "No API key is set on this server", body = crate::error::ErrorBody)))]
-async fn run(
+async fn api_run(
     State(state): State<AppState>,
     headers: HeaderMap,
     ip: ClientIp,
-    body: Result<Json<RunRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<RunRequest>,
+) -> Result<Response, AppError> {
+    run(state, headers, ip, request, false).await
+}
+
+/// `POST /chat/run`: the same run for the chat page, streamed as HTML fragments.
+async fn page_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ip: ClientIp,
+    JsonBody(request): JsonBody<RunRequest>,
+) -> Result<Response, AppError> {
+    run(state, headers, ip, request, true).await
+}
+
+async fn run(
+    state: AppState,
+    headers: HeaderMap,
+    ip: ClientIp,
+    request: RunRequest,
+    page: bool,
 ) -> Result<Response, AppError> {
     let user_key = user_key(&headers)?;
     let participant = caller(&state, &headers).await?;
     if participant.is_none() && state.live.fair_use.chat_requires_name() {
         return Err(AppError::Unauthorized(NAME_REQUIRED.into()));
     }
-    let Json(request) =
-        body.map_err(|e| AppError::BadRequest(format!("The request is not valid: {}", e.body_text())))?;
     let plan = moa::prepare(request.config, &request.question, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
     let client = Client::new(participant.as_ref(), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
-    Ok(stream_run(&state, slot, routes, plan, |summary| async move { Ok(summary) }))
+    let view = if page {
+        let multi = state.catalog.offer().is_multi();
+        View::Page(Box::new(RunView::new(&plan, &plan.question, Placement::Conversation, multi)))
+    } else {
+        View::Events
+    };
+    Ok(stream_run(&state, slot, routes, plan, view, |summary| async move { Ok(summary.into()) }))
 }

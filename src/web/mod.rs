@@ -4,18 +4,23 @@ mod api;
 pub mod assets;
 mod challenge;
 mod chat;
+mod config_panel;
 pub mod events;
 pub mod fair_use;
 mod health;
 pub mod https;
+mod json;
 mod leaderboard;
 pub mod live;
+mod markdown;
 pub mod metrics;
 pub mod openapi;
 mod organizer;
 mod pages;
 mod participants;
+mod results;
 pub mod run_stream;
+pub mod run_view;
 pub mod server;
 
 use std::time::Duration;
@@ -35,6 +40,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(health::router())
         .merge(pages::router())
         .merge(chat::router())
+        .merge(config_panel::router())
         .merge(api::router())
         .merge(challenge::router())
         .merge(events::router())

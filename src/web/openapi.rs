@@ -20,13 +20,13 @@ use crate::app::AppState;
         license(name = "MIT")
     ),
     paths(
-        crate::web::chat::run,
+        crate::web::chat::api_run,
         crate::web::chat::providers,
         crate::web::participants::claim_api,
         crate::web::participants::me,
         crate::web::participants::sign_in_code_api,
         crate::web::participants::sign_in_api,
-        crate::web::challenge::generate,
+        crate::web::challenge::api_generate,
         crate::web::challenge::submit,
         crate::web::challenge::inspect,
         crate::web::events::list,

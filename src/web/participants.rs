@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, StatusCode};
@@ -18,6 +17,7 @@ use crate::error::AppError;
 use crate::store::participants::{self, Claim, Participant};
 use crate::store::submissions;
 use crate::web::fair_use::ClientIp;
+use crate::web::json::JsonBody;
 use crate::web::pages::{SameSite, cookie, set_cookie};
 
 /// The cookie that holds the participant token in a browser.
@@ -161,9 +161,8 @@ async fn claim_api(
     State(state): State<AppState>,
     headers: HeaderMap,
     ip: ClientIp,
-    body: Result<Json<ClaimRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<ClaimRequest>,
 ) -> Result<Response, AppError> {
-    let Json(request) = body.map_err(crate::web::challenge::bad_body)?;
     let signed_in = claim_name(&state, &headers, &ip, &request.name).await?;
     let status = if signed_in.fresh { StatusCode::CREATED } else { StatusCode::OK };
     Ok(signed_in_response(&state, &headers, status, &signed_in))
@@ -259,9 +258,8 @@ async fn sign_in_api(
     State(state): State<AppState>,
     headers: HeaderMap,
     ip: ClientIp,
-    body: Result<Json<SignInRequest>, JsonRejection>,
+    JsonBody(request): JsonBody<SignInRequest>,
 ) -> Result<Response, AppError> {
-    let Json(request) = body.map_err(crate::web::challenge::bad_body)?;
     let signed_in = sign_in_with_code(&state, &ip, &request.code).await?;
     Ok(signed_in_response(&state, &headers, StatusCode::OK, &signed_in))
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
-use tokio::sync::{mpsc, watch};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::app::AppState;
 use crate::config::Secret;
@@ -21,10 +21,37 @@ use crate::error::AppError;
 use crate::llm::{Endpoint, KeySource, Route, Routes};
 use crate::moa::{self, Config, Event, Plan, RunError, RunSummary, Runner};
 use crate::web::fair_use::{Client, RunAdmission};
+use crate::web::run_view::RunView;
 
-/// A comment line this often keeps proxies and phones from dropping a quiet stream and lets
-/// the page tell a stalled connection from a slow model.
+/// How a run's stream is encoded.
+pub enum View {
+    /// The events of `interfaces.md`, as JSON (`POST /api/moa`, `/api/generate`).
+    Events,
+    /// HTML fragments the server renders for the pages (`fragment` events, the last one `end`).
+    Page(Box<RunView>),
+}
+
+/// A run that ended well, as its caller finished it.
+pub struct Finished {
+    /// For the `done` event (the challenge adds its generation's id and code).
+    pub summary: RunSummary,
+    /// What the page shows below the answer (the challenge's extracted code); HTML.
+    pub below: Option<String>,
+    /// Other fragments for the page (the challenge's history); HTML.
+    pub elsewhere: String,
+}
+
+impl From<RunSummary> for Finished {
+    fn from(summary: RunSummary) -> Finished {
+        Finished { summary, below: None, elsewhere: String::new() }
+    }
+}
+
+/// A comment line this often keeps proxies and phones from dropping a quiet stream.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The pages' streams say they are alive more often, so that a page can tell a stalled
+/// connection from a slow model within seconds (static/chat.js waits three of these).
+pub const PAGE_KEEP_ALIVE: Duration = Duration::from_secs(4);
 
 /// The header the pages send a participant's own API key in, with runs only. Never a cookie
 /// (that would travel with every request); the router marks it sensitive before anything logs.
@@ -100,21 +127,31 @@ pub fn routes_and_payer(
     Ok((Routes::new(routes), event_pays))
 }
 
-/// Starts `plan` and returns its event stream. `finish` turns a successful run into the final
-/// `done` payload (the challenge adds its generation there) or an error sentence.
-pub fn stream_run<F, Fut>(state: &AppState, slot: Admission, routes: Routes, plan: Plan, finish: F) -> Response
+/// Starts `plan` and returns its stream, encoded as `view` says. `finish` turns a successful
+/// run into the final `done` (the challenge stores its generation there) or an error sentence.
+pub fn stream_run<F, Fut>(
+    state: &AppState,
+    slot: Admission,
+    routes: Routes,
+    plan: Plan,
+    view: View,
+    finish: F,
+) -> Response
 where
     F: FnOnce(RunSummary) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<RunSummary, String>> + Send,
+    Fut: Future<Output = Result<Finished, String>> + Send,
 {
     let (events, received) = mpsc::unbounded_channel();
+    let (last, last_received) = oneshot::channel();
     let provider = state.llm.clone();
     let retry_window = state.settings.llm_retry_window;
     // The engine outlives the handler; its lines keep the request's id.
     crate::telemetry::spawn_in_current_span(async move {
         let slot = slot;
         let runner = Runner { provider: provider.as_ref(), routes: &routes, retry_window };
-        let last = match moa::run(&runner, &plan, &events).await {
+        let outcome = moa::run(&runner, &plan, &events).await;
+        drop(events); // the stream reads the last word from `last` once every event is sent
+        let ending = match outcome {
             Ok(summary) => {
                 slot.fair.settle(summary.prompt_tokens + summary.completion_tokens);
                 tracing::info!(
@@ -123,10 +160,7 @@ where
                     failed_agents = summary.failed_agents,
                     "moa run finished"
                 );
-                match finish(summary).await {
-                    Ok(summary) => Event::Done(summary),
-                    Err(message) => Event::error(message),
-                }
+                finish(summary).await
             }
             Err(RunError::Cancelled) => {
                 tracing::info!("moa run cancelled: the client went away");
@@ -134,14 +168,22 @@ where
             }
             Err(error) => {
                 tracing::info!(%error, "moa run failed");
-                Event::error(error.to_string())
+                Err(error.to_string())
             }
         };
-        let _ = events.send(last);
+        let _ = last.send(ending);
     });
-    let mut response = Sse::new(frames(received, state.shutdown.clone()))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response();
+    let keep_alive = match view {
+        View::Events => KEEP_ALIVE,
+        View::Page(_) => PAGE_KEEP_ALIVE,
+    };
+    let opening = match &view {
+        View::Events => None,
+        View::Page(view) => Some(Ok(sse::Event::default().event("fragment").data(view.opening().replace('\r', "")))),
+    };
+    let stream =
+        futures_util::stream::iter(opening).chain(frames(received, last_received, state.shutdown.clone(), view));
+    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)).into_response();
     // Tells nginx-style proxies not to hold the stream back.
     response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
@@ -189,27 +231,61 @@ impl Drop for RunSlot {
     }
 }
 
-/// Engine events as SSE frames, ending after `done`/`error`, or early on shutdown.
+/// The run's events as SSE frames, then its last word (`done` or `error`); an `error` early on
+/// shutdown.
 fn frames(
     received: mpsc::UnboundedReceiver<Event>,
+    last: oneshot::Receiver<Result<Finished, String>>,
     shutdown: watch::Receiver<bool>,
+    view: View,
 ) -> impl Stream<Item = Result<sse::Event, Infallible>> + Send {
-    futures_util::stream::unfold(Some((received, shutdown)), |open| async move {
-        let (mut received, mut shutdown) = open?;
-        let event = tokio::select! {
-            event = received.recv() => event.unwrap_or_else(|| {
-                // The engine task ended without a final event: it panicked.
-                Event::error("The run stopped unexpectedly; please ask again.")
-            }),
-            _ = stopping(&mut shutdown) => Event::error("The server is shutting down; please ask again in a moment."),
+    struct Open {
+        received: mpsc::UnboundedReceiver<Event>,
+        last: oneshot::Receiver<Result<Finished, String>>,
+        shutdown: watch::Receiver<bool>,
+        view: View,
+    }
+    let open = Open { received, last, shutdown, view };
+    futures_util::stream::unfold(Some(open), |open| async move {
+        let mut open = open?;
+        let next = tokio::select! {
+            event = open.received.recv() => match event {
+                Some(event) => Ok(event),
+                None => tokio::select! {
+                    ending = &mut open.last => Err(ending.unwrap_or_else(|_| {
+                        // The engine task ended without a last word: it panicked.
+                        Err("The run stopped unexpectedly; please ask again.".into())
+                    })),
+                    _ = stopping(&mut open.shutdown) => Err(Err(SHUTTING_DOWN.into())),
+                },
+            },
+            _ = stopping(&mut open.shutdown) => Err(Err(SHUTTING_DOWN.into())),
         };
-        let next = (!event.is_final()).then_some((received, shutdown));
-        Some((Ok(frame(&event)), next))
+        let (frame, last) = match next {
+            Ok(event) => (encode(&mut open.view, &event, None, "", false), false),
+            Err(Ok(finished)) => {
+                let done = Event::Done(finished.summary);
+                (encode(&mut open.view, &done, finished.below.as_deref(), &finished.elsewhere, true), true)
+            }
+            Err(Err(message)) => (encode(&mut open.view, &Event::error(message), None, "", true), true),
+        };
+        Some((Ok(frame), (!last).then_some(open)))
     })
 }
 
-fn frame(event: &Event) -> sse::Event {
-    sse::Event::default().event(event.name()).data(event.data().to_string())
+const SHUTTING_DOWN: &str = "The server is shutting down; please ask again in a moment.";
+
+/// One SSE frame for `event`; `last` ends the stream. The page view shows `below` under a
+/// finished answer and applies `elsewhere` too (see [`Finished`]).
+fn encode(view: &mut View, event: &Event, below: Option<&str>, elsewhere: &str, last: bool) -> sse::Event {
+    match view {
+        View::Events => sse::Event::default().event(event.name()).data(event.data().to_string()),
+        View::Page(view) => {
+            // An SSE data line cannot hold a carriage return; HTML does not need one.
+            let html = (view.update(event, below) + elsewhere).replace('\r', "");
+            sse::Event::default().event(if last { "end" } else { "fragment" }).data(html)
+        }
+    }
 }
 
 /// Resolves once shutdown begins; never if the signal's sender is gone without signalling.

@@ -226,3 +226,10 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// A script that lists the elements reaching past the viewport's right edge (tag, id, class and
+/// width), for the message of a failed phone-layout check.
+pub const WIDER_THAN_VIEWPORT: &str = "return [...document.querySelectorAll('body *')]
+    .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
+    .slice(0, 8)
+    .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className} ${Math.round(el.getBoundingClientRect().width)}px`);";

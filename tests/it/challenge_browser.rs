@@ -62,7 +62,7 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
     attendee.wait_until("the default agent", WAIT, async || attendee.try_find("#agents li").await).await;
     attendee.execute("document.querySelectorAll('.preset')[2].click()", vec![]).await;
     attendee.fill("#agents li:nth-child(1) [name=prompt]", "Answer as a bug hunter. Notes: {helper_response}").await;
-    let estimate = attendee.wait_for_text("#estimate", "tokens", WAIT).await;
+    let estimate = attendee.wait_for_text("#config-check", "tokens", WAIT).await;
     assert!(estimate.contains("would read about"), "{estimate}");
     attendee.execute("document.querySelector('#inspector').open = true", vec![]).await;
     attendee.wait_for_text("#inspector-body", "Main model", WAIT).await;
@@ -70,9 +70,9 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
     attendee.click("#ask-button").await;
     let code = attendee.wait_for_text("#result pre.code", "def calculate_user_metrics", WAIT).await;
     assert!(code.contains("heapq.nlargest"));
-    attendee.click("#submit-code").await;
+    attendee.click("#result form[action$='/submit'] button").await;
     let report = attendee.wait_for_text("#result .report", "120 / 120", WAIT).await;
-    assert!(report.contains("grade A") && report.contains("rank 1"), "{report}");
+    assert!(report.contains("grade A") && report.contains("ranks 1st of 1"), "{report}");
     assert!(attendee.text("#result .report table").await.contains("Division by zero"));
     attendee.wait_for_text("#history", "120 / 120", WAIT).await;
     attendee.execute("document.querySelector('#result .report').scrollIntoView()", vec![]).await;

@@ -51,24 +51,31 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
     assert_eq!(browser.find_all("#agents li").await.len(), 2);
     browser.fill("#agents li:nth-child(1) [name=name]", "researcher").await;
     browser.fill("#agents li:nth-child(2) [name=name]", "critic").await;
-    browser.click("#agents li:nth-child(2) [name=model] option[value=fast-b]").await;
+    browser.click(r#"#agents li:nth-child(2) [name=model] option[value*='"fast-b"']"#).await;
     browser.fill("[name=cycles]", "2").await;
 
-    // A main prompt without {helper_response} is caught before anything is sent.
+    // A main prompt without {helper_response}: the server's check says so and Ask waits.
     browser.fill("[name=system_prompt]", "You are a helpful assistant. No placeholder.").await;
     browser.fill("#question", "What is a mixture of agents?").await;
-    browser.click("#ask-button").await;
-    browser.wait_for_text("#config-error", "must contain {helper_response}", WAIT).await;
+    browser.wait_for_text("#config-check", "must contain {helper_response}", WAIT).await;
+    assert_eq!(js(&browser, "return document.querySelector('#ask-button').disabled").await, true);
     assert!(browser.try_find(".turn").await.is_none());
     assert!(fake.requests().is_empty());
     browser.fill("[name=system_prompt]", "You are a helpful assistant. Build on: {helper_response}").await;
+    // The estimate (the server's) replaces the problem, and Ask is back.
+    browser.wait_for_text("#config-check", "would read about", WAIT).await;
+    browser
+        .wait_until("Ask enabled", WAIT, async || {
+            (js(&browser, "return document.querySelector('#ask-button').disabled").await == false).then_some(())
+        })
+        .await;
 
     browser.click("#ask-button").await;
     // Each agent's output shows as soon as it finishes, while the answer is still to come.
     browser
         .wait_until("a finished agent", WAIT, async || browser.try_find(".agent-run[data-state=done] .out").await)
         .await;
-    let answer_state = js(&browser, "return document.querySelector('.answer').dataset.state").await;
+    let answer_state = js(&browser, "return document.querySelector('.turn .answer .badge').dataset.state").await;
     assert_ne!(answer_state, "done", "agents show before the answer is complete");
     let status = browser.wait_for_text(".turn .run-status", "Done in", WAIT).await;
     assert!(status.contains("5 calls"), "{status}");
@@ -140,7 +147,7 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
     let imported = js(
         &browser,
         "return {names: [...document.querySelectorAll('#agents [name=name]')].map(i => i.value),
-                 main: document.querySelector('[name=main_model]').value,
+                 main: JSON.parse(document.querySelector('[name=main_model]').value)[1],
                  cycles: document.querySelector('[name=cycles]').value}",
     )
     .await;
@@ -151,6 +158,7 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
         &browser,
         "const realFetch = window.fetch;
          window.fetch = async (...args) => {
+           if (!String(args[0]).includes('/run')) return realFetch(...args);
            window.fetch = realFetch;
            const response = await realFetch(...args);
            const reader = response.body.getReader();
@@ -169,7 +177,7 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
     browser.wait_for_text(".turn .run-status", "Connection lost", WAIT).await;
     browser.click(".turn .run-status button").await;
     browser.wait_for_text(".turn .run-status", "Done in", WAIT).await;
-    assert_eq!(browser.find_all(".turn").await.len(), 1, "the retry reuses the turn");
+    assert_eq!(browser.find_all(".turn").await.len(), 1, "the retry takes the lost turn's place");
 
     // On a phone the configuration folds away above the conversation, and nothing overflows.
     browser.set_window_size(390, 844).await;
@@ -182,6 +190,7 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
                  overflow: document.documentElement.scrollWidth > window.innerWidth};",
     )
     .await;
-    assert_eq!(layout, json!({"open": false, "above": true, "overflow": false}));
+    let wide = js(&browser, common::browser::WIDER_THAN_VIEWPORT).await;
+    assert_eq!(layout, json!({"open": false, "above": true, "overflow": false}), "too wide: {wide}");
     browser.quit().await;
 }

@@ -29,7 +29,11 @@ async fn with_a_key_the_page_offers_the_models_and_defaults_but_never_the_key() 
     let page = reqwest::get(app.url("/chat")).await.unwrap().text().await.unwrap();
     assert!(!page.contains("No API key is set"));
     assert!(!page.contains(KEY), "the key must never reach a page");
-    assert!(page.contains(r#"<option value="big-main">big-main (32768 tokens)</option>"#));
+    // Each option names its provider and model, as JSON the page script reads back.
+    assert!(
+        page.contains(r#"<option value="[&#34;default&#34;,&#34;big-main&#34;]">big-main (32768 tokens)</option>"#),
+        "{page}"
+    );
     // The defaults travel as HTML-escaped JSON in an attribute, and read back as the workshop format.
     let start = page.find(r#"data-defaults=""#).unwrap() + r#"data-defaults=""#.len();
     let end = start + page[start..].find('"').unwrap();

@@ -79,23 +79,28 @@ async fn the_own_key_stays_in_the_browser_and_the_status_line_follows_it() {
     browser.wait_for_text("#key-status", "Key in use: your key", WAIT).await;
     assert_eq!(js(&browser, "return document.querySelector('#user-key').value").await, OWN_KEY);
 
-    // Moving the agent and the main model to the local provider offers its models.
-    browser.click("#agents li:nth-child(1) [name=provider] option[value=local]").await;
-    browser.click("[name=main_provider] option[value=local]").await;
+    // Each model list groups the models by provider; the agent and the main model move to local.
     let offered = js(
         &browser,
-        "const names = (s) => [...document.querySelector(s).options].map((o) => o.value);
-         return {agent: names('#agents li:nth-child(1) [name=model]'), main: names('[name=main_model]')}",
+        "const groups = (s) => [...document.querySelectorAll(s + ' optgroup')].map((g) =>
+             [g.label, [...g.children].map((o) => o.textContent)]);
+         return {agent: groups('#agents li:nth-child(1) [name=model]'), main: groups('[name=main_model]')}",
     )
     .await;
-    assert_eq!(offered, json!({"agent": ["local-small", "local-big"], "main": ["local-small", "local-big"]}));
-    browser.click("#agents li:nth-child(1) [name=model] option[value=local-big]").await;
+    assert_eq!(offered["agent"][1], json!(["local", ["local-small", "local-big"]]), "{offered}");
+    assert_eq!(offered["main"][1], json!(["local", ["local-small (8192 tokens)", "local-big (32768 tokens)"]]));
+    browser.click(r#"#agents li:nth-child(1) [name=model] option[value='["local","local-big"]']"#).await;
+    browser.click(r#"[name=main_model] option[value='["local","local-small"]']"#).await;
 
     // Forgetting the key: gone from the browser; a run on the local provider needs none.
     browser.click("#forget-key").await;
     browser.wait_for_text("#key-status", "No key: set one", WAIT).await;
     assert_eq!(js(&browser, "return localStorage.getItem('moa-api-key')").await, Value::Null);
-    assert!(ask_enabled(&browser).await, "nothing of this run goes to the provider that needs a key");
+    browser
+        .wait_until("Ask enabled: nothing of this run goes to the provider that needs a key", WAIT, async || {
+            ask_enabled(&browser).await.then_some(())
+        })
+        .await;
     browser.fill("#question", "And locally?").await;
     browser.click("#ask-button").await;
     browser.wait_for_text(".turn .run-status", "Done in", WAIT).await;
@@ -111,14 +116,17 @@ async fn the_own_key_stays_in_the_browser_and_the_status_line_follows_it() {
     browser.wait_until("the page script", WAIT, async || browser.try_find("#agents li").await).await;
     let kept = js(
         &browser,
-        "return [document.querySelector('[name=main_provider]').value,
-                 document.querySelector('#agents [name=provider]').value,
-                 document.querySelector('#agents [name=model]').value]",
+        "return [JSON.parse(document.querySelector('[name=main_model]').value),
+                 JSON.parse(document.querySelector('#agents [name=model]').value)]",
     )
     .await;
-    assert_eq!(kept, json!(["local", "local", "local-big"]));
-    browser.click("#agents li:nth-child(1) [name=provider] option[value=default]").await;
-    assert!(!ask_enabled(&browser).await);
+    assert_eq!(kept, json!([["local", "local-small"], ["local", "local-big"]]));
+    browser.click(r#"#agents li:nth-child(1) [name=model] option[value*='"default"']"#).await;
+    browser
+        .wait_until("Ask disabled: the agent needs the default provider's key", WAIT, async || {
+            (!ask_enabled(&browser).await).then_some(())
+        })
+        .await;
 
     // The challenge page shares the box and sends the key with a generation.
     browser.goto(&app.url("/challenge")).await;
@@ -126,7 +134,7 @@ async fn the_own_key_stays_in_the_browser_and_the_status_line_follows_it() {
     browser.click("#name-form button[type=submit]").await;
     browser.wait_for_text("#configure", "You take part as Ada", WAIT).await;
     browser.wait_for_text("#key-status", "No key: set one", WAIT).await;
-    browser.wait_for_text("#estimate", "would read about", WAIT).await;
+    browser.wait_for_text("#config-check", "would read about", WAIT).await;
     assert!(!ask_enabled(&browser).await, "no key for the default provider yet");
     browser.fill("#user-key", OWN_KEY).await;
     browser.wait_for_text("#key-status", "Key in use: your key", WAIT).await;
