@@ -428,7 +428,7 @@ async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> R
     authorize(&state, &headers).await?;
     let challenge = events::event_default(&state).await?;
     let rows = leaderboard::ranking(&state.pool, View::ORGANIZER, &challenge.id).await?;
-    let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden"];
+    let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden", "tied"];
     Ok(csv(
         &header,
         rows.into_iter().map(|r| {
@@ -440,6 +440,7 @@ async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> R
                 r.best_at,
                 r.config_summary,
                 r.hidden.to_string(),
+                r.tied.to_string(),
             ]
         }),
         "leaderboard.csv",
