@@ -223,8 +223,12 @@ async fn reset(
     Form(form): Form<ResetForm>,
 ) -> Result<Redirect, AppError> {
     authorize(&state, &headers).await?;
-    if form.confirm.trim() != "RESET" {
-        return Err(AppError::BadRequest("Nothing was deleted: type RESET in the box to confirm.".into()));
+    // The word is the intent, not its case: "reset" and "Reset" confirm too.
+    if !form.confirm.trim().eq_ignore_ascii_case("reset") {
+        return Err(AppError::BadRequest(
+            "Nothing was deleted: to confirm, type the word RESET in the box (in any case) and press the button again."
+                .into(),
+        ));
     }
     event::reset(&state.pool).await?;
     tracing::warn!("the event was reset by the organizer");

@@ -1,5 +1,6 @@
-//! The boards and the organizer's pages over HTTP: ties ranked as ties on every board, the
-//! API and the CSV.
+//! The boards and the organizer's pages as a browser and a script meet them over HTTP: ties
+//! ranked as ties everywhere, errors as pages for browsers and JSON for scripts, and the page
+//! for an unknown address.
 
 use crate::common;
 
@@ -9,6 +10,9 @@ use moa_workshop::config::Secret;
 use serde_json::Value;
 
 const TOKEN: &str = "boards-organizer-0123456789";
+/// What Chromium sends when it opens a page or posts a form.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -23,6 +27,12 @@ async fn sign_in(app: &TestApp) -> String {
     let login = client().post(app.url("/organizer/login")).form(&[("token", TOKEN)]).send().await.unwrap();
     assert_eq!(login.status(), 303);
     login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string()
+}
+
+async fn text(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").map_or("", |v| v.to_str().unwrap()).to_string();
+    (status, content_type, response.text().await.unwrap())
 }
 
 /// `<span class="tied">` marks of a page.
@@ -65,4 +75,69 @@ async fn equal_scores_share_a_rank_on_every_board_the_api_and_the_csv() {
     assert_eq!(rows.len(), 5, "{csv}");
     assert_eq!(rows[..3], [("1", "Ada", "true"), ("1", "Grace", "true"), ("3", "Linus", "false")], "{csv}");
     assert_eq!((rows[3].0, rows[3].2, rows[4].0, rows[4].2), ("4", "true", "4", "true"), "{csv}");
+}
+
+#[tokio::test]
+async fn organizer_errors_are_pages_for_browsers_and_json_for_scripts() {
+    let app = organizer_app().await;
+    scores::seed(&app, &[("Ada", 120)]).await;
+
+    // A CSV link opened while signed out: a page that says so and links to the sign-in.
+    let page = client().get(app.url("/organizer/leaderboard.csv")).header("accept", BROWSER_ACCEPT).send().await;
+    let (status, content_type, html) = text(page.unwrap()).await;
+    assert_eq!(status, 401);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(html.contains("<a href=\"/organizer\">Sign in on the organizer page</a>"), "{html}");
+    assert!(html.contains("organizer token") && !html.contains("{\"error\""), "{html}");
+    // A script asking the same gets the JSON sentence.
+    let (status, content_type, body) =
+        text(client().get(app.url("/organizer/leaderboard.csv")).send().await.unwrap()).await;
+    assert_eq!((status, content_type.as_str()), (401, "application/json"));
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["error"].is_string(), "{body}");
+
+    // The reset form with a word that is not RESET: a page saying what to type, a link back.
+    let cookie = sign_in(&app).await;
+    let reset = |word: &'static str, accept: Option<&'static str>| {
+        let mut request =
+            client().post(app.url("/organizer/reset")).header("cookie", &cookie).form(&[("confirm", word)]);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        request.send()
+    };
+    let (status, content_type, html) = text(reset("yes", Some(BROWSER_ACCEPT)).await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(html.contains("type the word RESET") && html.contains("Nothing was deleted"), "{html}");
+    assert!(html.contains("<a href=\"/organizer\">Back to the organizer page</a>"), "{html}");
+    assert_eq!(reqwest::get(app.url("/api/leaderboard")).await.unwrap().json::<Vec<Value>>().await.unwrap().len(), 1);
+    let (status, content_type, _) = text(reset("yes", None).await.unwrap()).await;
+    assert_eq!((status, content_type.as_str()), (400, "application/json"));
+
+    // "reset" in lower case is as clear an intent as "RESET".
+    let done = reset(" reset ", Some(BROWSER_ACCEPT)).await.unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/organizer?done=reset");
+    assert!(reqwest::get(app.url("/api/leaderboard")).await.unwrap().json::<Vec<Value>>().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_address_is_a_page_with_a_way_home_and_json_under_api() {
+    let app = common::spawn_app(|_| {}).await;
+    let page = client().get(app.url("/no/such/page")).header("accept", BROWSER_ACCEPT).send().await.unwrap();
+    let (status, content_type, html) = text(page).await;
+    assert_eq!(status, 404);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        html.contains("There is no page here.") && html.contains("<a href=\"/\">Go to the home page</a>"),
+        "{html}"
+    );
+    assert!(html.contains("<header class=\"top\">"), "the site's layout: {html}");
+
+    for (path, accept) in [("/api/no-such-thing", BROWSER_ACCEPT), ("/no/such/page", "*/*")] {
+        let (status, content_type, body) =
+            text(client().get(app.url(path)).header("accept", accept).send().await.unwrap()).await;
+        assert_eq!((status, content_type.as_str()), (404, "application/json"), "{path}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "There is no page here.", "{path}");
+    }
 }
