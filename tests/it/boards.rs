@@ -1,18 +1,19 @@
 //! The boards and the organizer's pages as a browser and a script meet them over HTTP: ties
-//! ranked as ties everywhere, errors as pages for browsers and JSON for scripts, and the page
-//! for an unknown address.
+//! ranked as ties everywhere, errors as pages for browsers and JSON for scripts, the
+//! participant page's breakdown, and the page for an unknown address.
 
 use crate::common;
 
 use common::TestApp;
 use common::scores;
 use moa_workshop::config::Secret;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const TOKEN: &str = "boards-organizer-0123456789";
 /// What Chromium sends when it opens a page or posts a form.
 const BROWSER_ACCEPT: &str =
     "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8";
+const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_sort.py");
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -119,6 +120,60 @@ async fn organizer_errors_are_pages_for_browsers_and_json_for_scripts() {
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()["location"], "/organizer?done=reset");
     assert!(reqwest::get(app.url("/api/leaderboard")).await.unwrap().json::<Vec<Value>>().await.unwrap().is_empty());
+}
+
+/// `text` as askama writes it into a page.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&#38;").replace('<', "&#60;").replace('>', "&#62;").replace('"', "&#34;").replace('\'', "&#39;")
+}
+
+#[tokio::test]
+async fn the_participant_page_breaks_down_each_submission_with_readable_times_and_ids() {
+    let app = organizer_app().await;
+    let linus = app.participant("Linus").await;
+    let generation = scores::generation(&app, &linus.id, ASCENDING).await;
+    let graded: Value = app
+        .post_json_as("Linus", "/api/submissions", &json!({"generation_id": generation}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(graded["total"], 98, "{graded}");
+    let cookie = sign_in(&app).await;
+    let page = client().get(app.url(&format!("/organizer/participants/{}", linus.id))).header("cookie", &cookie).send();
+    let html = page.await.unwrap().text().await.unwrap();
+
+    // Every check with its points and why.
+    let checks = graded["checks"].as_array().unwrap();
+    let passed = checks.iter().filter(|c| c["passed"] == true).count();
+    assert!(passed < checks.len(), "the fixture fails a check");
+    assert!(html.contains(&format!("Checks: {passed} of {} passed", checks.len())), "{html}");
+    for check in checks {
+        let row = format!(
+            "<code>{}</code></small></td><td class=\"score\">{} / {}</td><td>{}</td>",
+            check["id"].as_str().unwrap(),
+            check["points"],
+            check["max"],
+            escaped(check["reason"].as_str().unwrap())
+        );
+        assert!(html.contains(&row), "no row {row}\n{html}");
+    }
+
+    // Times for people, with the exact one in the markup.
+    let time = html.split("<time datetime=\"").nth(1).expect("a <time>");
+    let (iso, rest) = time.split_once('"').unwrap();
+    assert!(iso.len() == 20 && iso.ends_with('Z'), "{iso}");
+    let shown = rest.split_once('>').unwrap().1.split_once("</time>").unwrap().0;
+    let words: Vec<&str> = shown.split(' ').collect();
+    assert_eq!(words.len(), 4, "{shown}");
+    assert_eq!((words[2].len(), words[3]), (5, "UTC"), "{shown}");
+    assert!(words[0].parse::<u32>().is_ok() && iso[11..16] == *words[2], "{shown} for {iso}");
+    assert!(!html.contains(&format!(">{iso}<")), "no raw ISO time as text");
+
+    // The generation's id in eight characters, the whole of it only in attributes.
+    assert!(html.contains(&format!("title=\"{generation}\"")));
+    assert!(html.contains(&format!("<code>{}</code>", &generation[..8])), "{html}");
+    assert!(!html.contains(&format!(">{generation}<")), "no 32-hex id as text");
 }
 
 #[tokio::test]
