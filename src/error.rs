@@ -76,6 +76,8 @@ impl IntoResponse for AppError {
             // Read by the middleware that reports storage faults on /healthz.
             response.extensions_mut().insert(StorageFault(cause.clone()));
         }
+        // Read by the middleware that answers browsers with an HTML page instead (web::error_page).
+        response.extensions_mut().insert(ErrorSentence(self.public_message()));
         response
     }
 }
@@ -87,6 +89,10 @@ pub struct ErrorBody {
     /// A sentence for a person: what went wrong and what to do.
     pub error: String,
 }
+
+/// Marks an error answer, with the sentence its JSON body carries.
+#[derive(Debug, Clone)]
+pub struct ErrorSentence(pub String);
 
 /// Marks an answer that failed because the database could not store something.
 #[derive(Debug, Clone)]

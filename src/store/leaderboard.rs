@@ -1,4 +1,6 @@
-//! Best score per participant, ranked; ties go to whoever reached the score first.
+//! Best score per participant, ranked. Equal scores share a rank (standard competition
+//! ranking: 1, 1, 1, 4) and are marked tied; among them, whoever reached the score first is
+//! listed first.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -8,7 +10,10 @@ use super::{Pool, format_utc};
 /// One row of the leaderboard: a participant's best score.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
+    /// 1 + the number of participants with a higher best score: equal scores share a rank.
     pub rank: u32,
+    /// Whether someone else on this board has the same best score (and so the same rank).
+    pub tied: bool,
     pub participant: String,
     pub best_score: i64,
     pub submissions: i64,
@@ -78,12 +83,13 @@ pub async fn ranking(pool: &Pool, view: View, challenge: &str) -> Result<Vec<Ent
     .bind(challenge)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .enumerate()
-        .map(|(i, row)| {
+    let mut entries = rows
+        .iter()
+        .map(|row| {
             let config: String = row.try_get("config")?;
             Ok(Entry {
-                rank: i as u32 + 1,
+                rank: 0,
+                tied: false,
                 participant: row.try_get("name")?,
                 best_score: row.try_get("best")?,
                 submissions: row.try_get("submissions")?,
@@ -95,7 +101,23 @@ pub async fn ranking(pool: &Pool, view: View, challenge: &str) -> Result<Vec<Ent
                 challenge_hash: row.try_get("challenge_hash")?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    rank_ties(&mut entries);
+    Ok(entries)
+}
+
+/// Ranks rows already ordered by best score, highest first: each group of equal scores takes
+/// 1 + the number of rows above it, and a group of more than one is marked tied.
+fn rank_ties(entries: &mut [Entry]) {
+    let mut above = 0;
+    for group in entries.chunk_by_mut(|a, b| a.best_score == b.best_score) {
+        let (rank, tied) = (above as u32 + 1, group.len() > 1);
+        for entry in group.iter_mut() {
+            entry.rank = rank;
+            entry.tied = tied;
+        }
+        above += group.len();
+    }
 }
 
 /// A number that grows with every change to any leaderboard (submission, freeze, hide,
@@ -120,4 +142,33 @@ pub fn summarize(config_json: &str) -> String {
     let agents = config.get("layer_agents").and_then(|a| a.as_array()).map_or(0, Vec::len);
     let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     format!("{model} · {} · {}", plural(cycles, "cycle"), plural(agents as u64, "agent"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Entry, rank_ties};
+
+    fn entry(best_score: i64) -> Entry {
+        Entry {
+            rank: 0,
+            tied: false,
+            participant: format!("p{best_score}"),
+            best_score,
+            submissions: 1,
+            best_at: String::new(),
+            config_summary: String::new(),
+            participant_id: String::new(),
+            hidden: false,
+            best_generation_id: String::new(),
+            challenge_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn equal_scores_share_a_rank_and_say_so() {
+        let mut rows: Vec<Entry> = [120, 120, 120, 98, 90, 90, 7].into_iter().map(entry).collect();
+        rank_ties(&mut rows);
+        let ranks: Vec<(u32, bool)> = rows.iter().map(|r| (r.rank, r.tied)).collect();
+        assert_eq!(ranks, [(1, true), (1, true), (1, true), (4, false), (5, true), (5, true), (7, false)]);
+    }
 }

@@ -200,8 +200,26 @@ pub fn format_utc(ms: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
+/// `ms` since the epoch as a person reads it on a page, e.g. `23 Nov 17:53 UTC` (pages put
+/// [`format_utc`] beside it, in a `<time datetime>`).
+pub fn format_human_utc(ms: i64) -> String {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let iso = format_utc(ms);
+    let (date, time) = iso.split_once('T').unwrap_or((&iso, ""));
+    let mut fields = date.rsplit('-');
+    let day = fields.next().unwrap_or("").trim_start_matches('0');
+    let month = fields.next().and_then(|m| m.parse::<usize>().ok()).and_then(|m| MONTHS.get(m.wrapping_sub(1)));
+    format!("{day} {} {} UTC", month.unwrap_or(&"?"), time.get(..5).unwrap_or(time))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn human_times_are_day_month_and_minute() {
+        assert_eq!(super::format_human_utc(0), "1 Jan 00:00 UTC");
+        assert_eq!(super::format_human_utc(1_795_456_391_000), "23 Nov 17:53 UTC");
+    }
+
     #[test]
     fn timestamps_format_as_utc() {
         assert_eq!(super::format_utc(0), "1970-01-01T00:00:00Z");

@@ -41,22 +41,31 @@ pub struct Table {
     pub organizer: bool,
 }
 
+/// One challenge's public board as both of its pages show it.
+struct BoardView {
+    /// The live stream, for an open challenge; a closed one's board is served as it is.
+    stream_url: Option<String>,
+    table: Table,
+    title: String,
+    challenge: String,
+}
+
 #[derive(Template)]
 #[template(path = "leaderboard.html")]
 struct Page {
     nav: &'static [(&'static str, &'static str)],
     current: &'static str,
-    projector: bool,
-    /// The live stream, for an open challenge; a closed one's board is served as it is.
-    stream_url: Option<String>,
-    rows: Vec<Entry>,
-    max_points: u32,
-    frozen_at: Option<String>,
-    organizer: bool,
-    title: String,
-    challenge: String,
+    board: BoardView,
     /// (id, title) of each active challenge, when there are several.
     boards: Vec<(String, String)>,
+}
+
+/// The board for a projector: a page of its own, without the site's navigation, that shows
+/// as many rows as the screen holds and turns through the rest by itself (static/live.js).
+#[derive(Template)]
+#[template(path = "leaderboard_projector.html")]
+struct ProjectorPage {
+    board: BoardView,
 }
 
 #[derive(Deserialize)]
@@ -91,26 +100,23 @@ async fn page(State(state): State<AppState>, Query(query): Query<PageQuery>) -> 
     let active = events::active(&state).await?;
     let live = active.iter().any(|c| c.id == challenge.id);
     let (view, frozen) = public_view(&state).await?;
-    let Table { rows, max_points, frozen_at, organizer } = table(&state.pool, view, frozen, &challenge).await?;
-    let boards =
-        if active.len() > 1 { active.iter().map(|c| (c.id.clone(), c.title.clone())).collect() } else { Vec::new() };
-    render(&Page {
-        nav: NAV,
-        current: "/leaderboard",
-        projector: query.view.as_deref() == Some("projector"),
+    let board = BoardView {
         stream_url: live.then(|| format!("/leaderboard/stream?challenge={}", challenge.id)),
-        rows,
-        max_points,
-        frozen_at,
-        organizer,
+        table: table(&state.pool, view, frozen, &challenge).await?,
         title: challenge.title.clone(),
         challenge: challenge.id.clone(),
-        boards,
-    })
+    };
+    if query.view.as_deref() == Some("projector") {
+        return render(&ProjectorPage { board });
+    }
+    let boards =
+        if active.len() > 1 { active.iter().map(|c| (c.id.clone(), c.title.clone())).collect() } else { Vec::new() };
+    render(&Page { nav: NAV, current: "/leaderboard", board, boards })
 }
 
 /// `GET /api/leaderboard[?challenge=ID]`: one challenge's public board (the event's default
-/// challenge when none is named), best score per participant, ties to whoever reached it first.
+/// challenge when none is named), best score per participant; equal scores share a rank and
+/// are marked `tied`, listed by whoever reached the score first.
 #[utoipa::path(get, path = "/api/leaderboard", tag = "grading",
     params(("challenge" = Option<String>, Query, description = "The challenge's id; the event's default one when left out")),
     responses((status = 200, description = "The ranking (hidden names left out; nothing after a freeze)", body = Vec<Entry>),

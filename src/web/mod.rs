@@ -5,6 +5,7 @@ pub mod assets;
 mod challenge;
 mod chat;
 mod config_panel;
+mod error_page;
 pub mod events;
 pub mod fair_use;
 mod health;
@@ -50,7 +51,8 @@ pub fn build_router(state: AppState) -> Router {
         .merge(assets::router())
         .merge(metrics::router(state.settings.metrics_enabled))
         .merge(openapi::router())
-        .fallback(|| async { (StatusCode::NOT_FOUND, "There is no page here.") })
+        .fallback(error_page::not_found)
+        .layer(middleware::from_fn(error_page::for_browsers))
         .layer(middleware::from_fn(metrics::count_streams))
         .layer(CompressionLayer::new())
         // Headers must come within this time; streamed bodies may run longer.

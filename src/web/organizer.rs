@@ -16,8 +16,9 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::grader::report::CheckScore;
 use crate::store::leaderboard::{self, View, short_hash};
-use crate::store::{event, format_utc, generations, participants, sessions, submissions};
+use crate::store::{event, format_human_utc, format_utc, generations, participants, sessions, submissions};
 use crate::web::api::{require_bearer, same_secret, sign_in_allowed};
 use crate::web::events;
 use crate::web::https::client_ip;
@@ -223,8 +224,12 @@ async fn reset(
     Form(form): Form<ResetForm>,
 ) -> Result<Redirect, AppError> {
     authorize(&state, &headers).await?;
-    if form.confirm.trim() != "RESET" {
-        return Err(AppError::BadRequest("Nothing was deleted: type RESET in the box to confirm.".into()));
+    // The word is the intent, not its case: "reset" and "Reset" confirm too.
+    if !form.confirm.trim().eq_ignore_ascii_case("reset") {
+        return Err(AppError::BadRequest(
+            "Nothing was deleted: to confirm, type the word RESET in the box (in any case) and press the button again."
+                .into(),
+        ));
     }
     event::reset(&state.pool).await?;
     tracing::warn!("the event was reset by the organizer");
@@ -276,13 +281,29 @@ async fn hide(
     Ok(Redirect::to("/organizer?done=hidden"))
 }
 
+/// A moment on a page: shown as `2 Dec 13:05 UTC`, with the exact RFC 3339 time beside it.
+struct When {
+    iso: String,
+    shown: String,
+}
+
+impl When {
+    fn at(ms: i64) -> When {
+        When { iso: format_utc(ms), shown: format_human_utc(ms) }
+    }
+}
+
 struct SubmissionView {
-    at: String,
+    at: When,
     total: i64,
     max: i64,
     grade: String,
     status: String,
     reason: Option<String>,
+    /// Every check's points and why, in run order (none when the code was rejected).
+    checks: Vec<CheckScore>,
+    /// How many of them passed.
+    passed: usize,
     generation_id: String,
     challenge: String,
     /// The short hash of the version that graded it.
@@ -293,16 +314,29 @@ struct SubmissionView {
     outdated: bool,
 }
 
+impl SubmissionView {
+    /// Enough of the generation's id to tell it apart on the page (the full one in a title).
+    fn short_generation(&self) -> &str {
+        short_hash(&self.generation_id)
+    }
+}
+
 struct GenerationView {
     id: String,
     challenge: String,
     version: String,
-    at: String,
+    at: When,
     summary: String,
     config: String,
     timings: String,
     code: String,
     answer: String,
+}
+
+impl GenerationView {
+    fn short_id(&self) -> &str {
+        short_hash(&self.id)
+    }
 }
 
 #[derive(Template)]
@@ -341,12 +375,14 @@ async fn participant(
             outdated: current(&s.challenge).is_some_and(|now| now != s.challenge_hash),
             version: short_hash(&s.challenge_hash).to_string(),
             challenge: s.challenge.clone(),
-            at: format_utc(s.created_at),
+            at: When::at(s.created_at),
             total: s.total,
             max: s.max_points,
             grade: s.report.grade.clone(),
             status: s.status,
             reason: s.report.reason.clone(),
+            passed: s.report.checks.iter().filter(|c| c.passed).count(),
+            checks: s.report.checks,
             generation_id: s.generation_id,
         })
         .collect();
@@ -355,7 +391,7 @@ async fn participant(
         .map(|g| GenerationView {
             challenge: g.challenge.clone(),
             version: short_hash(&g.challenge_hash).to_string(),
-            at: format_utc(g.created_at),
+            at: When::at(g.created_at),
             summary: leaderboard::summarize(&g.config.to_string()),
             config: pretty(&g.config),
             timings: pretty(&g.timings),
@@ -424,7 +460,7 @@ async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> R
     authorize(&state, &headers).await?;
     let challenge = events::event_default(&state).await?;
     let rows = leaderboard::ranking(&state.pool, View::ORGANIZER, &challenge.id).await?;
-    let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden"];
+    let header = ["rank", "participant", "best_score", "submissions", "best_at", "config_summary", "hidden", "tied"];
     Ok(csv(
         &header,
         rows.into_iter().map(|r| {
@@ -436,6 +472,7 @@ async fn leaderboard_csv(State(state): State<AppState>, headers: HeaderMap) -> R
                 r.best_at,
                 r.config_summary,
                 r.hidden.to_string(),
+                r.tied.to_string(),
             ]
         }),
         "leaderboard.csv",

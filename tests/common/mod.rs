@@ -10,6 +10,7 @@ pub mod grading;
 pub mod live;
 pub mod logs;
 pub mod moa;
+pub mod scores;
 
 use moa_workshop::app::{App, Startup};
 use moa_workshop::config::Settings;

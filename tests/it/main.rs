@@ -12,6 +12,7 @@
 mod common;
 
 mod api_grade;
+mod boards;
 mod browser_security;
 mod challenge;
 mod challenge_browser;
@@ -33,6 +34,7 @@ mod moa_api;
 mod openapi;
 mod page_weight;
 mod postgres;
+mod projector_browser;
 mod provider_bodies;
 mod providers_browser;
 mod server_hygiene;

@@ -240,7 +240,7 @@ const FROZEN: &str = "is <strong>frozen</strong>";
 // ---------------------------------------------------------------------------------------
 // The whole workshop on one instance.
 
-/// Names, generation through the MoA run, submission, ranking with ties to the first, and the
+/// Names, generation through the MoA run, submission, ranking with ties as ties, and the
 /// organizer's freeze, hide, exports and reset, as an attendee and an organizer would.
 async fn workshop_flow(db: &Database) {
     let llm = fake_llm().await;
@@ -260,9 +260,9 @@ async fn workshop_flow(db: &Database) {
     assert_eq!(again["submission_id"], ada["submission_id"]);
     assert_eq!(count(&app, "submissions").await, 2);
 
-    // Cleo ties Ada later: Ada keeps first place.
+    // Cleo ties Ada later: they share first place, Ada listed first.
     let cleo_first = generate(&app, "Cleo", None).await;
-    assert_eq!(submit(&app, "Cleo", &cleo_first).await["rank"], 2);
+    assert_eq!(submit(&app, "Cleo", &cleo_first).await["rank"], 1);
     // Ada's name under another case, spacing, width or script is hers: nobody else can claim it.
     for lookalike in ["  ADA ", "\u{FF21}da", "\u{0410}da"] {
         let claim =
@@ -279,7 +279,8 @@ async fn workshop_flow(db: &Database) {
         .iter()
         .map(|r| (r["rank"].as_u64().unwrap(), r["best_score"].as_u64().unwrap(), r["submissions"].as_u64().unwrap()))
         .collect();
-    assert_eq!(ranks, [(1, 120, 2), (2, 120, 1), (3, 98, 1)]);
+    assert_eq!(ranks, [(1, 120, 2), (1, 120, 1), (3, 98, 1)]);
+    assert_eq!(board.iter().map(|r| r["tied"].as_bool().unwrap()).collect::<Vec<_>>(), [true, true, false]);
     assert_eq!(board[0]["config_summary"], "big-main · 1 cycle · 2 agents");
     assert!(board[0]["best_at"].as_str().unwrap().ends_with('Z'));
     let page = reqwest::get(app.url("/leaderboard")).await.unwrap().text().await.unwrap();
@@ -311,8 +312,9 @@ async fn workshop_flow(db: &Database) {
     let csv = client().get(app.url("/organizer/leaderboard.csv")).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(csv.status(), 200);
     let csv = csv.text().await.unwrap();
-    assert!(csv.starts_with("rank,participant,best_score,submissions,best_at,config_summary,hidden\r\n"), "{csv}");
-    assert!(csv.contains("\r\n1,Ada,120,2,") && csv.contains("\r\n3,Bob,98,1,"), "{csv}");
+    assert!(csv.starts_with("rank,participant,best_score,submissions,best_at,config_summary,hidden,tied\r\n"), "{csv}");
+    assert!(csv.contains("\r\n1,Ada,120,2,") && csv.contains("\r\n1,Cleo,120,1,"), "{csv}");
+    assert!(csv.contains("\r\n3,Bob,98,1,") && csv.contains(",false,true\r\n"), "{csv}");
     let cookie = sign_in(&app).await;
     let dashboard = organizer_get(&app, &cookie, "/organizer").await;
     assert_eq!(dashboard.status(), 200);
@@ -352,7 +354,7 @@ async fn workshop_flow(db: &Database) {
     assert_eq!(organizer_post(&app, &cookie, &path, &[("hidden", "1")]).await, 303);
     assert_eq!(names(&leaderboard(&app).await), ["Ada", "Cleo", "Dan"]);
     let live = organizer_get(&app, &cookie, "/organizer/leaderboard.csv").await.text().await.unwrap();
-    assert!(live.contains("\r\n4,Bob,98,1,") && live.trim_end().ends_with("true"), "{live}");
+    assert!(live.contains("\r\n4,Bob,98,1,") && live.trim_end().ends_with(",true,false"), "hidden, not tied: {live}");
     assert!(participants::find(&app.state.pool, &bob_id).await.unwrap().unwrap().hidden);
     assert!(participants::find(&app.state.pool, &dan.id).await.unwrap().is_some());
 

@@ -6,7 +6,7 @@ use crate::common;
 use common::TestApp;
 use futures_util::StreamExt;
 use moa_workshop::config::Secret;
-use moa_workshop::store::{generations, participants};
+use moa_workshop::store::participants;
 use serde_json::{Value, json};
 
 const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
@@ -15,21 +15,7 @@ const ASCENDING: &str = include_str!("../fixtures/grader-examples/04_ascending_s
 /// Stores a generation for `name` (claiming the name first) and returns its id.
 async fn generation(app: &TestApp, name: &str, code: &str) -> String {
     let participant = app.participant(name).await;
-    let config = json!({"ai_configuration": {"main_model": "llama-3.3-70b", "main_temperature": 0.1, "cycles": 2,
-        "system_prompt": "{helper_response}", "layer_agents": [
-            {"name": "a", "model": "llama3.1-8b", "temperature": 0.0, "prompt": "{helper_response}", "max_tokens": 512},
-            {"name": "b", "model": "llama3.1-8b", "temperature": 0.0, "prompt": "{helper_response}", "max_tokens": 512}]}});
-    let new = generations::NewGeneration {
-        participant_id: &participant.id,
-        challenge: "calculate_user_metrics",
-        challenge_hash: "",
-        config: &config,
-        prompt: "write it",
-        answer: &format!("```python\n{code}\n```"),
-        code,
-        timings: &json!({"ms": 1}),
-    };
-    generations::insert(&app.state.pool, new).await.unwrap().id
+    common::scores::generation(app, &participant.id, code).await
 }
 
 async fn submit(app: &TestApp, name: &str, generation_id: &str) -> reqwest::Response {
@@ -62,7 +48,7 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn submit_grades_the_generation_and_ranks_with_ties_to_the_first() {
+async fn submit_grades_the_generation_and_ranks_ties_as_ties_listed_by_who_was_first() {
     let app = common::spawn_app(|_| {}).await;
     let ada = generation(&app, "Ada", FULL_MARKS).await;
     let response = submit(&app, "Ada", &ada).await;
@@ -78,15 +64,19 @@ async fn submit_grades_the_generation_and_ranks_with_ties_to_the_first() {
     assert_eq!(again["submission_id"], first_id.as_str());
     assert_eq!(count(&app, "submissions").await, 1);
 
-    // Grace ties Ada later, Linus scores less: Ada, Grace, Linus.
+    // Grace ties Ada later, Linus scores less: Ada and Grace share rank 1 (Ada listed first,
+    // she was there first), Linus is third.
     let grace = generation(&app, "Grace", FULL_MARKS).await;
-    assert_eq!(submit(&app, "Grace", &grace).await.json::<Value>().await.unwrap()["rank"], 2);
+    assert_eq!(submit(&app, "Grace", &grace).await.json::<Value>().await.unwrap()["rank"], 1);
     let linus = generation(&app, "Linus", ASCENDING).await;
     let body: Value = submit(&app, "Linus", &linus).await.json().await.unwrap();
     assert_eq!((body["total"].as_u64(), body["rank"].as_u64()), (Some(98), Some(3)));
     let board = leaderboard(&app).await;
-    let names: Vec<&str> = board.iter().map(|r| r["participant"].as_str().unwrap()).collect();
-    assert_eq!(names, ["Ada", "Grace", "Linus"]);
+    let rows: Vec<(&str, u64, bool)> = board
+        .iter()
+        .map(|r| (r["participant"].as_str().unwrap(), r["rank"].as_u64().unwrap(), r["tied"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(rows, [("Ada", 1, true), ("Grace", 1, true), ("Linus", 3, false)]);
     assert_eq!(board[0]["best_score"], 120);
     assert_eq!(board[0]["submissions"], 1);
     assert_eq!(board[0]["config_summary"], "llama-3.3-70b · 2 cycles · 2 agents");
@@ -255,7 +245,10 @@ async fn organizer_auth_exports_freeze_hide_and_reset() {
     assert_eq!(csv.status(), 200);
     assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = csv.text().await.unwrap();
-    assert!(text.starts_with("rank,participant,best_score,submissions,best_at,config_summary,hidden\r\n"), "{text}");
+    assert!(
+        text.starts_with("rank,participant,best_score,submissions,best_at,config_summary,hidden,tied\r\n"),
+        "{text}"
+    );
     assert!(text.contains("1,\"Ada, \"\"the first\"\"\",120,1,"), "{text}");
     let text = client
         .get(app.url("/organizer/submissions.csv"))
