@@ -226,7 +226,12 @@
     let turn = null;
     let ended = false;
     let lastByte = Date.now();
-    const watchdog = setInterval(() => { if (Date.now() - lastByte > STALL_MS) controller.abort('stalled'); }, 1000);
+    let reader = null;
+    const watchdog = setInterval(() => {
+      if (Date.now() - lastByte < STALL_MS) return;
+      controller.abort('stalled');
+      reader?.cancel(); // a body that stopped flowing does not always notice the abort
+    }, 1000);
     try {
       const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
       if (ownKey) headers['x-llm-api-key'] = ownKey;
@@ -237,7 +242,7 @@
         runError.hidden = false;
         return runError.focus();
       }
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
         const { value, done } = await reader.read();

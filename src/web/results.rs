@@ -164,8 +164,7 @@ async fn standing(
     }
     let board = leaderboard::ranking(&state.pool, view, challenge).await?;
     let Some(mine) = board.iter().find(|row| row.participant_id == participant.id) else { return Ok(None) };
-    let rank = board.iter().filter(|row| row.best_score > mine.best_score).count() + 1;
-    let others = board.iter().filter(|row| row.best_score == mine.best_score).count() - 1;
+    let others = board.iter().filter(|row| row.rank == mine.rank).count() - 1;
     let tie = match others {
         0 => String::new(),
         1 => ", tied with 1 other".into(),
@@ -174,7 +173,7 @@ async fn standing(
     Ok(Some(format!(
         "Your best score, {} / {max}, ranks {} of {} on the leaderboard{tie}.",
         mine.best_score,
-        ordinal(rank),
+        ordinal(mine.rank as usize),
         board.len()
     )))
 }

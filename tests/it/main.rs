@@ -37,6 +37,7 @@ mod postgres;
 mod projector_browser;
 mod provider_bodies;
 mod providers_browser;
+mod room_browser;
 mod server_hygiene;
 mod storage_faults;
 mod unprivileged;
