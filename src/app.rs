@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -12,37 +12,9 @@ use tokio::sync::watch;
 use crate::config::Settings;
 use crate::grader::{Challenges, Grader, GraderSettings};
 use crate::llm::{Catalog, ChatProvider, ClientLimits, OpenAiProvider};
-use crate::store::{self, Pool};
+use crate::state::AppState;
+use crate::store;
 use crate::web;
-
-/// Everything a handler may need; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub pool: Pool,
-    /// The grader, or the sentence explaining why grading is unavailable.
-    pub grader: Result<Arc<Grader>, String>,
-    /// Every challenge this server offers (the grader grades these same ones).
-    pub challenges: Arc<Challenges>,
-    /// Flips to true when the server starts shutting down, so long streams can end.
-    pub shutdown: watch::Receiver<bool>,
-    /// The LLM provider (OpenAI-compatible HTTP); the endpoint and key go with each call.
-    pub llm: Arc<dyn ChatProvider>,
-    /// The configured providers and the models each offers (configured or discovered).
-    pub catalog: Arc<Catalog>,
-    /// Live leaderboard pushes and rate limits of this instance.
-    pub live: Arc<web::live::Live>,
-    /// MoA runs whose engine task is still alive (reported by /healthz; zero when idle).
-    pub active_runs: Arc<AtomicUsize>,
-    /// The last write the database refused (reported by /healthz).
-    pub storage: Arc<store::StorageHealth>,
-}
-
-impl AppState {
-    pub fn runs_in_flight(&self) -> usize {
-        self.active_runs.load(Ordering::SeqCst)
-    }
-}
 
 /// What differs between the real server and a test: where the launcher binary is.
 pub struct Startup {
@@ -92,7 +64,7 @@ impl App {
         }
         // The first discovery runs in the background: start-up and pages never wait for a provider.
         let _ = catalog.offer();
-        let live = Arc::new(web::live::Live::new(&settings));
+        let live = Arc::new(crate::live::Live::new(&settings));
         let state = AppState {
             settings: Arc::new(settings),
             pool,
@@ -116,12 +88,13 @@ impl App {
     ) -> std::io::Result<()> {
         let router = web::build_router(self.state.clone());
         let state = &self.state;
-        tokio::spawn(state.live.clone().watch_leaderboard(
-            state.pool.clone(),
-            state.challenges.clone(),
-            state.settings.active_challenges.clone(),
-            state.shutdown.clone(),
-        ));
+        let (pool, challenges) = (state.pool.clone(), state.challenges.clone());
+        let configured = state.settings.active_challenges.clone();
+        let render = move || {
+            let (pool, challenges, configured) = (pool.clone(), challenges.clone(), configured.clone());
+            async move { web::leaderboard::render_boards(&pool, &challenges, &configured).await }
+        };
+        tokio::spawn(state.live.clone().watch_leaderboard(state.pool.clone(), render, state.shutdown.clone()));
         let shutdown = self.shutdown;
         let settings = &self.state.settings;
         let max_connections = match settings.max_connections {

@@ -6,9 +6,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::{GradeError, GradeReport, Grader};
+use crate::state::AppState;
 use crate::web::json::JsonBody;
 
 pub fn router() -> Router<AppState> {

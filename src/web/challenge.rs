@@ -10,15 +10,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::challenge::extract_code;
 use crate::metrics::Limit;
 use crate::moa::{self, Config};
+use crate::state::AppState;
 use crate::store::{generations, leaderboard, now_ms, participants};
 use crate::web::config_panel::ConfigPanel;
 use crate::web::events;
-use crate::web::fair_use::{Client, ClientIp};
+use crate::web::fair_use::{ClientIp, client};
 use crate::web::json::JsonBody;
 use crate::web::leaderboard::public_view;
 use crate::web::pages::{NAV, cookie, render};
@@ -465,7 +465,7 @@ async fn generate(
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
-    let client = Client::new(Some(&participant), &headers, &ip);
+    let client = client(Some(&participant), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
     state
         .live

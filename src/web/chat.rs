@@ -9,17 +9,17 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::config_panel::ConfigPanel;
-use super::fair_use::{BROWSER_COOKIE, Client, ClientIp, browser_id_shape};
+use super::fair_use::{BROWSER_COOKIE, ClientIp, browser_id_shape, client};
 use super::pages::{NAV, render};
 use super::pages::{SameSite, cookie, set_cookie};
 use super::participants::caller;
 use super::run_stream::{View, admit, routes_and_payer, stream_run, user_key};
 use super::run_view::{Placement, RunView};
-use crate::app::AppState;
 use crate::config::ModelSpec;
 use crate::error::AppError;
 use crate::llm::host_of;
 use crate::moa::{self, Config};
+use crate::state::AppState;
 use crate::web::json::JsonBody;
 
 pub fn router() -> Router<AppState> {
@@ -168,7 +168,7 @@ async fn run(
     }
     let plan = moa::prepare(request.config, &request.question, &state.catalog.offer()).map_err(AppError::BadRequest)?;
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
-    let client = Client::new(participant.as_ref(), &headers, &ip);
+    let client = client(participant.as_ref(), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
     let view = if page {
         let multi = state.catalog.offer().is_multi();

@@ -11,13 +11,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::config::ModelSpec;
 use crate::error::AppError;
 use crate::llm::host_of;
 use crate::moa::budget::thousands;
 use crate::moa::config::{MAX_AGENT_TOKENS, MAX_AGENTS, MAX_CYCLES, MAX_NAME_CHARS, MAX_QUESTION_CHARS};
 use crate::moa::{self, Config};
+use crate::state::AppState;
 use crate::web::events;
 use crate::web::json::JsonBody;
 

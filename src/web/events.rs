@@ -8,9 +8,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::{Challenge, Challenges};
+use crate::state::AppState;
 use crate::store::{Pool, event};
 
 pub fn router() -> Router<AppState> {

@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::error::{AppError, StorageFault};
+use crate::state::AppState;
 use crate::store;
 
 pub fn router() -> Router<AppState> {

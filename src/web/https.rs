@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::web::server::Peer;
 
 /// Set by [`proxy_headers`] on every request (any value a client sent is replaced).

@@ -14,14 +14,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::{Challenge, Challenges};
+use crate::live::{Board, Boards, sse_event};
+use crate::state::AppState;
 use crate::store::leaderboard::{Entry, View};
 use crate::store::{Pool, format_utc};
 use crate::store::{event, leaderboard};
 use crate::web::events;
-use crate::web::live::{Board, Boards, sse_event};
 use crate::web::pages::{NAV, render};
 
 pub fn router() -> Router<AppState> {

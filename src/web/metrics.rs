@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::metrics::{Snapshot, metrics};
+use crate::state::AppState;
 use crate::web::api::{same_secret, sign_in_allowed};
 
 /// What Prometheus asks for first and parses as OpenMetrics.

@@ -11,8 +11,7 @@ pub mod fair_use;
 mod health;
 pub mod https;
 mod json;
-mod leaderboard;
-pub mod live;
+pub mod leaderboard;
 mod markdown;
 pub mod metrics;
 pub mod openapi;
@@ -34,7 +33,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn build_router(state: AppState) -> Router {
     Router::new()

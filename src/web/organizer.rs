@@ -14,9 +14,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::report::CheckScore;
+use crate::state::AppState;
 use crate::store::leaderboard::{self, View, short_hash};
 use crate::store::{event, format_human_utc, format_utc, generations, participants, sessions, submissions};
 use crate::web::api::{require_bearer, same_secret, sign_in_allowed};
@@ -96,6 +96,8 @@ struct Dashboard {
     challenges: Vec<(String, String, u32, bool)>,
     /// The other active challenges' boards, each live too: (id, title, table).
     other_boards: Vec<(String, String, Table)>,
+    /// How submissions are isolated on this machine, or why grading is off.
+    sandbox: String,
 }
 
 #[derive(Deserialize)]
@@ -141,7 +143,12 @@ async fn dashboard(
         "released" => "The name is released: its devices are signed out and the next claim takes it over.".to_string(),
         _ => "Done.".to_string(),
     });
+    let sandbox = match &state.grader {
+        Ok(grader) => format!("Grading sandbox: {}.", grader.layers().summary()),
+        Err(problem) => format!("Grading is unavailable: {problem}"),
+    };
     let page = Dashboard {
+        sandbox,
         nav: NAV,
         current: "/organizer",
         message,

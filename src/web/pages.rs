@@ -7,8 +7,8 @@ use axum::response::Html;
 use axum::routing::get;
 use axum_extra::extract::cookie::{self, Cookie, CookieJar};
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Links in the top bar, shared by every page.
 pub const NAV: &[(&str, &str)] = &[
@@ -76,7 +76,6 @@ struct IndexPage {
     require_user_key: bool,
     llm_base_url: String,
     grader_problem: Option<String>,
-    sandbox_summary: String,
     challenge_title: String,
     challenge_function: String,
     challenge_max: u32,
@@ -91,7 +90,6 @@ async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> 
         require_user_key: state.settings.require_user_key,
         llm_base_url: state.settings.llm_base_url.clone(),
         grader_problem: state.grader.as_ref().err().cloned(),
-        sandbox_summary: state.grader.as_ref().map(|g| g.layers().summary()).unwrap_or_default(),
         challenge_title: challenge.title.clone(),
         challenge_function: challenge.entry.clone(),
         challenge_max: challenge.max_points(),

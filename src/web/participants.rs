@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::participants::{self, Claim, Participant};
 use crate::store::submissions;
 use crate::web::fair_use::ClientIp;

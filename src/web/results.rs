@@ -4,10 +4,10 @@
 
 use askama::Template;
 
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::grader::GradeStatus;
 use crate::metrics::Limit;
+use crate::state::AppState;
 use crate::store::generations::{self, Generation};
 use crate::store::participants::Participant;
 use crate::store::submissions::{self, Submission};

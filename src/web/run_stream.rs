@@ -15,12 +15,12 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::app::AppState;
 use crate::config::Secret;
 use crate::error::AppError;
+use crate::live::fair_use::{Client, RunAdmission};
 use crate::llm::{Endpoint, KeySource, Route, Routes};
 use crate::moa::{self, Config, Event, Plan, RunError, RunSummary, Runner};
-use crate::web::fair_use::{Client, RunAdmission};
+use crate::state::AppState;
 use crate::web::run_view::RunView;
 
 /// How a run's stream is encoded.

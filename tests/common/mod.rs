@@ -38,7 +38,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub dir: tempfile::TempDir,
-    pub state: moa_workshop::app::AppState,
+    pub state: moa_workshop::state::AppState,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }

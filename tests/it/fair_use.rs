@@ -103,7 +103,7 @@ async fn planned(llm: &FakeLlm, setup: &Value) -> u64 {
     let app = spawn_with_fake(llm, |_| {}).await;
     let config: moa_workshop::moa::Config = serde_json::from_value(setup.clone()).unwrap();
     let plan = moa_workshop::moa::prepare(config, "Hi", &app.state.catalog.offer()).unwrap();
-    moa_workshop::web::fair_use::planned_tokens(&plan)
+    moa_workshop::live::fair_use::planned_tokens(&plan)
 }
 
 #[tokio::test]

@@ -3,6 +3,8 @@
 //! (scores, the freeze, hidden names, organizer sessions) lives in the database; a change
 //! made on any instance reaches every instance's viewers through the leaderboard revision.
 
+pub mod fair_use;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,7 +60,7 @@ pub struct Live {
     pub generate_limit: RateLimiter,
     pub submit_limit: RateLimiter,
     /// What one client may spend (runs at once, calls per minute, grading slots, claims).
-    pub fair_use: Arc<crate::web::fair_use::FairUse>,
+    pub fair_use: Arc<fair_use::FairUse>,
     /// Wakes the watcher after a change made here, so local viewers need not wait a poll.
     check_now: Notify,
 }
@@ -73,7 +75,7 @@ impl Live {
             sign_in: SignInThrottle::new(SIGN_IN_FAILURES_PER_CLIENT, SIGN_IN_FAILURES_OVERALL),
             generate_limit: RateLimiter::per_minute(settings.generate_per_minute),
             submit_limit: RateLimiter::per_minute(settings.submit_per_minute),
-            fair_use: Arc::new(crate::web::fair_use::FairUse::new(&settings.fair_use)),
+            fair_use: Arc::new(fair_use::FairUse::new(&settings.fair_use)),
             check_now: Notify::new(),
         }
     }
@@ -105,13 +107,12 @@ impl Live {
     /// a local change) and, when it moved, renders the boards once for all of this instance's
     /// viewers. Polling a one-row table behaves the same on SQLite and PostgreSQL, and has no
     /// listening connection that could drop notifications unnoticed.
-    pub async fn watch_leaderboard(
-        self: Arc<Self>,
-        pool: Pool,
-        challenges: Arc<crate::grader::Challenges>,
-        configured: Vec<String>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+    /// `render` draws every board (the web layer knows how) and says whether all could be read.
+    pub async fn watch_leaderboard<F, Fut>(self: Arc<Self>, pool: Pool, render: F, mut shutdown: watch::Receiver<bool>)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = (Boards, bool)>,
+    {
         let mut seen: Option<i64> = None;
         let mut failing = false;
         loop {
@@ -122,8 +123,7 @@ impl Live {
                         failing = false;
                     }
                     if seen != Some(revision) {
-                        let (boards, complete) =
-                            crate::web::leaderboard::render_boards(&pool, &challenges, &configured).await;
+                        let (boards, complete) = render().await;
                         self.boards.send_replace(Some(Arc::new(boards)));
                         self.renders.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         // A board that could not be read is tried again at the next poll.
