@@ -28,9 +28,30 @@ pub enum AppError {
     /// cause names which, so the organizer knows what to fix.
     #[error("The server cannot save right now: {0}.")]
     Storage(String),
-    /// Our fault. The cause is logged, never shown.
+    /// Our fault. The cause (with its own causes) is logged, never shown.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
+}
+
+/// What went wrong inside: any error, or a sentence saying what did.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl AppError {
+    /// Our fault, with `cause` kept for the log (a `String`, `&str` or any error).
+    pub fn internal(cause: impl Into<Cause>) -> AppError {
+        AppError::Internal(cause.into())
+    }
+}
+
+/// `error` and every cause below it, as one line for the log.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 impl AppError {
@@ -61,7 +82,7 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if let AppError::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
+            tracing::error!(cause = %chain(cause.as_ref()), "request failed");
         }
         if let AppError::Storage(cause) = &self {
             tracing::error!(%cause, "cannot write to the database");
@@ -102,7 +123,19 @@ impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match crate::store::storage_problem(&e) {
             Some(cause) => AppError::Storage(cause),
-            None => AppError::Internal(format!("database: {e}")),
+            None => AppError::internal(e),
         }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        AppError::internal(e)
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(e: serde_json::Error) -> Self {
+        AppError::internal(e)
     }
 }

@@ -58,7 +58,7 @@ pub fn grade_error(e: GradeError) -> AppError {
         GradeError::Busy { retry_after_s } => {
             AppError::Busy { message: format!("The grader is busy; please retry in {retry_after_s} s."), retry_after_s }
         }
-        GradeError::Internal(cause) => AppError::Internal(cause),
+        GradeError::Internal(cause) => AppError::internal(cause),
     }
 }
 

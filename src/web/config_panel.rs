@@ -82,7 +82,7 @@ impl ConfigPanel {
             defaults.main_model.clone_from(&first);
             defaults.layer_agents.iter_mut().for_each(|a| a.model.clone_from(&first));
         }
-        let defaults = defaults.validated(&offer).map_err(AppError::Internal)?;
+        let defaults = defaults.validated(&offer).map_err(AppError::internal)?;
         let key_provider = state.catalog.default_provider();
         Ok(ConfigPanel {
             offer: offer
@@ -107,7 +107,7 @@ impl ConfigPanel {
 }
 
 fn json(value: &impl serde::Serialize) -> Result<String, AppError> {
-    serde_json::to_string(value).map_err(|e| AppError::Internal(format!("json: {e}")))
+    serde_json::to_string(value).map_err(AppError::from)
 }
 
 #[derive(Deserialize)]
@@ -220,8 +220,7 @@ async fn export(Form(form): Form<ExportForm>) -> Result<Response, AppError> {
     let value: serde_json::Value = serde_json::from_str(&form.config)
         .map_err(|e| AppError::BadRequest(format!("The configuration is not JSON: {e}.")))?;
     let config = Config::from_json(value).map_err(|e| AppError::BadRequest(capitalize(e) + "."))?;
-    let body = serde_json::to_string_pretty(&config.to_export(crate::store::now_ms()))
-        .map_err(|e| AppError::Internal(format!("json: {e}")))?;
+    let body = serde_json::to_string_pretty(&config.to_export(crate::store::now_ms()))?;
     let headers = [
         (header::CONTENT_TYPE, "application/json"),
         (header::CONTENT_DISPOSITION, "attachment; filename=\"moa-config.json\""),

@@ -54,7 +54,7 @@ pub async fn known(state: &AppState, id: Option<&str>) -> Result<Arc<Challenge>,
 }
 
 pub async fn event_default(state: &AppState) -> Result<Arc<Challenge>, AppError> {
-    active(state).await?.into_iter().next().ok_or_else(|| AppError::Internal("no challenge is loaded".into()))
+    active(state).await?.into_iter().next().ok_or_else(|| AppError::internal("no challenge is loaded"))
 }
 
 /// A challenge attendees may work on now; `None` is the event's default one.

@@ -163,7 +163,7 @@ pub async fn render_boards(pool: &Pool, challenges: &Challenges, configured: &[S
             let challenge = challenge.clone();
             async move {
                 let table = table(pool, view, frozen, &challenge).await?;
-                table.render().map_err(|e| AppError::Internal(format!("template: {e}")))
+                table.render().map_err(AppError::from)
             }
         };
         let public = event(render(View { include_hidden: false, until: frozen }).await);

@@ -430,7 +430,7 @@ async fn config_download(
         .ok_or_else(|| AppError::NotFound("There is no such generation.".into()))?;
     let inner = g.config.get("ai_configuration").cloned().unwrap_or(g.config.clone());
     let export = crate::moa::config::export(inner, crate::store::now_ms());
-    let body = serde_json::to_string_pretty(&export).map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = serde_json::to_string_pretty(&export)?;
     let disposition = format!("attachment; filename=\"moa-config-{}.json\"", &g.id[..8.min(g.id.len())]);
     Ok(([(header::CONTENT_TYPE, "application/json".to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response())

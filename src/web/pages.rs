@@ -64,7 +64,7 @@ pub fn set_cookie(
 }
 
 pub fn render(page: &impl Template) -> Result<Html<String>, AppError> {
-    page.render().map(Html).map_err(|e| AppError::Internal(format!("template: {e}")))
+    page.render().map(Html).map_err(AppError::from)
 }
 
 #[derive(Template)]
@@ -82,7 +82,7 @@ struct IndexPage {
 }
 
 async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    let challenge = state.challenges.find(None).map_err(AppError::Internal)?;
+    let challenge = state.challenges.find(None).map_err(AppError::internal)?;
     render(&IndexPage {
         nav: NAV,
         current: "/",

@@ -99,7 +99,7 @@ pub async fn generation_card(
         report,
         problem,
     };
-    card.render().map_err(|e| AppError::Internal(format!("template: {e}")))
+    card.render().map_err(AppError::from)
 }
 
 /// The newest generation of `participant` for `challenge`, or the one `wanted` names.
@@ -134,7 +134,7 @@ pub async fn history_html(state: &AppState, participant: &Participant, challenge
             HistoryRow { id: g.id.clone(), number: i + 1, when: time_html(g.created_at), score }
         })
         .collect();
-    HistoryTemplate { challenge, rows }.render().map_err(|e| AppError::Internal(format!("template: {e}")))
+    HistoryTemplate { challenge, rows }.render().map_err(AppError::from)
 }
 
 async fn report_html(state: &AppState, participant: &Participant, submission: &Submission) -> Result<String, AppError> {
@@ -147,7 +147,7 @@ async fn report_html(state: &AppState, participant: &Participant, submission: &S
         standing: standing(state, participant, &submission.challenge, report.max).await?,
     }
     .render()
-    .map_err(|e| AppError::Internal(format!("template: {e}")))
+    .map_err(AppError::from)
 }
 
 /// Where the participant's best score stands on the public board, as a sentence; none while the
@@ -260,7 +260,7 @@ pub async fn grade(
             continue;
         };
         let grader = grader(state)?;
-        let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::Internal)?;
+        let challenge = grader.challenge(Some(&generation.challenge)).map_err(AppError::internal)?;
         state
             .live
             .submit_limit
