@@ -107,6 +107,42 @@ impl Browser {
         Ok(Browser { client, port, session_id, driver, _profile: profile, ended: false })
     }
 
+    /// Makes pages see `prefers-color-scheme: dark` (or light), through chromedriver's
+    /// DevTools bridge: WebDriver itself has no such setting.
+    pub async fn prefer_dark(&self, dark: bool) {
+        let url = format!("http://127.0.0.1:{}/session/{}/goog/cdp/execute", self.port, self.session_id);
+        let scheme = if dark { "dark" } else { "light" };
+        let body = json!({"cmd": "Emulation.setEmulatedMedia",
+                          "params": {"features": [{"name": "prefers-color-scheme", "value": scheme}]}});
+        let response = reqwest::Client::new().post(url).json(&body).send().await.expect("chromedriver answers");
+        assert!(response.status().is_success(), "emulating {scheme}: {}", response.text().await.unwrap_or_default());
+    }
+
+    /// Photographs the current page on a desktop and a phone, light and dark, as
+    /// `{name}-{desktop|phone}-{light|dark}.png`: into docs/screenshots/ with
+    /// `MOA_UPDATE_SCREENSHOT=1`, else into `scratch`. Checks that dark mode changes the page.
+    /// Leaves the window at 1280×1000, light.
+    pub async fn screenshots(&self, name: &str, scratch: &Path) {
+        let dir = if std::env::var("MOA_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+        } else {
+            scratch.to_path_buf()
+        };
+        let mut backgrounds = Vec::new();
+        for (device, width, height) in [("desktop", 1280, 1000), ("phone", 390, 844)] {
+            self.set_window_size(width, height).await;
+            for dark in [false, true] {
+                self.prefer_dark(dark).await;
+                backgrounds.push(self.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await);
+                let scheme = if dark { "dark" } else { "light" };
+                self.screenshot(&dir.join(format!("{name}-{device}-{scheme}.png"))).await;
+            }
+        }
+        assert_ne!(backgrounds[0], backgrounds[1], "{name}: dark mode changes the page");
+        self.prefer_dark(false).await;
+        self.set_window_size(1280, 1000).await;
+    }
+
     /// The fantoccini client, for anything the conveniences below do not cover.
     pub fn client(&self) -> &Client {
         &self.client

@@ -1,11 +1,11 @@
 //! The workshop flow in two headless Chromium windows against a fake LLM: an attendee picks a
 //! name, generates with their MoA configuration and submits; a second browser watching the
 //! leaderboard sees the new row appear without reloading. With `MOA_UPDATE_SCREENSHOT=1` it
-//! refreshes docs/screenshots/challenge.png and leaderboard.png.
+//! refreshes docs/screenshots/challenge-*.png and leaderboard-*.png (desktop and phone, light
+//! and dark).
 
 use crate::common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::browser::Browser;
@@ -15,11 +15,6 @@ use moa_workshop::config::Secret;
 
 const WAIT: Duration = Duration::from_secs(30);
 const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
-
-fn screenshot_path(name: &str) -> Option<PathBuf> {
-    (std::env::var("MOA_UPDATE_SCREENSHOT").as_deref() == Ok("1"))
-        .then(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots").join(name))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
@@ -75,19 +70,15 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
     assert!(report.contains("grade A") && report.contains("ranks 1st of 1"), "{report}");
     assert!(attendee.text("#result .report table").await.contains("Division by zero"));
     attendee.wait_for_text("#history", "120 / 120", WAIT).await;
-    attendee.execute("document.querySelector('#result .report').scrollIntoView()", vec![]).await;
-    if let Some(path) = screenshot_path("challenge.png") {
-        attendee.screenshot(&path).await;
-    }
+    attendee.execute("document.querySelector('#result .generated').scrollIntoView()", vec![]).await;
+    attendee.screenshots("challenge", app.dir.path()).await;
 
     // The projector got the row by push, without a reload.
     projector.execute("window.__sameDocument = true", vec![]).await;
     let board = projector.wait_for_text("#leaderboard", "Ada Lovelace", WAIT).await;
     assert!(board.contains("120"), "{board}");
     assert_eq!(projector.execute("return window.__sameDocument === true", vec![]).await, true, "no reload");
-    if let Some(path) = screenshot_path("leaderboard.png") {
-        projector.screenshot(&path).await;
-    }
+    projector.screenshots("leaderboard", app.dir.path()).await;
 
     // The organizer saw it arrive too, and can export it.
     organizer.wait_for_text("#leaderboard-live", "Ada Lovelace", WAIT).await;

@@ -3,11 +3,10 @@
 //! with retry, and the phone layout.
 //!
 //! Needs `chromium` and `chromedriver`; fails with instructions when they are missing unless
-//! `MOA_SKIP_BROWSER=1`. With `MOA_UPDATE_SCREENSHOT=1` it refreshes docs/screenshots/chat.png.
+//! `MOA_SKIP_BROWSER=1`. With `MOA_UPDATE_SCREENSHOT=1` it refreshes docs/screenshots/chat-*.png.
 
 use crate::common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::browser::Browser;
@@ -114,15 +113,8 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
     assert_eq!(answer["xss"], Value::Null);
     assert!(answer["text"].as_str().unwrap().contains(r#"<img src=x onerror="window.__xss = 1"> <script>"#));
 
-    let screenshot = if std::env::var("MOA_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots/chat.png")
-    } else {
-        app.dir.path().join("chat.png")
-    };
-    browser.set_window_size(1280, 1500).await;
-    js(&browser, "window.scrollTo(0, 0)").await;
-    browser.screenshot(&screenshot).await;
-    browser.set_window_size(1280, 1000).await;
+    js(&browser, "document.querySelector('.turn').scrollIntoView()").await;
+    browser.screenshots("chat", app.dir.path()).await;
 
     // The configuration survives a reload.
     browser.goto(&app.url("/chat")).await;
