@@ -7,23 +7,19 @@
 (() => {
   const $ = (selector, root = document) => root.querySelector(selector);
   const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
-
+  const SWAPS = { append: 'append', prepend: 'prepend', inner: 'replaceChildren' };
   /** Applies server-rendered fragments; returns the elements they touched. */
   function swap(html) {
     const template = document.createElement('template');
     template.innerHTML = html;
     return [...template.content.children].map((el) => {
       const target = document.getElementById(el.id);
-      if (!target) return null;
-      const how = el.dataset.swap;
-      if (how === 'append') target.append(...el.childNodes);
-      else if (how === 'prepend') target.prepend(...el.childNodes);
-      else if (how === 'inner') target.replaceChildren(...el.childNodes);
-      else target.replaceWith(el);
-      return how ? target : el;
+      const how = SWAPS[el.dataset.swap];
+      if (target && how) target[how](...el.childNodes);
+      else target?.replaceWith(el);
+      return target && (how ? target : el);
     }).filter(Boolean);
   }
-
   // Times come as UTC; the reader's own zone is friendlier.
   const localTimes = () => $$('time[datetime]:not([data-local])').forEach((t) => {
     t.dataset.local = '';
@@ -31,32 +27,21 @@
     t.title = new Date(t.dateTime).toLocaleString();
   });
   localTimes();
-
   document.addEventListener('click', (event) => {
     const copy = event.target.closest('[data-copy]');
-    if (!copy) return;
-    navigator.clipboard.writeText(document.getElementById(copy.dataset.copy).textContent).then(
-      () => { copy.textContent = 'Copied'; setTimeout(() => { copy.textContent = 'Copy'; }, 1500); },
-      () => { copy.textContent = 'Select the code to copy it'; });
+    const say = (text) => { copy.textContent = text; };
+    if (copy) navigator.clipboard.writeText(document.getElementById(copy.dataset.copy).textContent)
+      .then(() => { say('Copied'); setTimeout(() => say('Copy'), 1500); }, () => say('Select the code to copy it'));
   });
-
   // Grading takes a few seconds: say so while the page waits for it.
-  document.addEventListener('submit', (event) => {
-    const status = $('[data-working]', event.target);
-    if (status) status.textContent = status.dataset.working;
-  });
-
+  document.addEventListener('submit', (event) => $$('[data-working]', event.target).forEach((s) => { s.textContent = s.dataset.working; }));
   const form = $('#config');
   const askForm = $('#ask');
   if (!form || !askForm) return;
   const STORE = form.dataset.store;
   const MAX_AGENTS = Number(form.dataset.maxAgents);
   const DEFAULTS = JSON.parse(form.dataset.defaults);
-  const agentsList = $('#agents');
-  const question = $('#question');
-  const askButton = $('#ask-button');
-  const stopButton = $('#stop');
-  const runError = $('#run-error');
+  const [agentsList, question, askButton, stopButton, runError] = ['#agents', '#question', '#ask-button', '#stop', '#run-error'].map((s) => $(s));
   const store = (key, value) => { try { if (value) localStorage.setItem(key, value); else localStorage.removeItem(key); } catch (_) { /* private mode */ } };
   const stored = (key) => { try { return localStorage.getItem(key); } catch (_) { return null; } };
 
@@ -68,34 +53,27 @@
     if (![...select.options].some((o) => o.value === value)) select.add(new Option(`${model} (not offered here)`, value));
     select.value = value;
   }
-  const modelOf = (select) => JSON.parse(select.value);
-
   function agentElement(agent) {
     const li = $('#agent-template').content.firstElementChild.cloneNode(true);
     for (const field of ['name', 'temperature', 'max_tokens', 'prompt']) $(`[name=${field}]`, li).value = agent[field] ?? '';
     setModel($('[name=model]', li), agent.provider, agent.model ?? '');
     return li;
   }
-
   const number = (value) => (String(value).trim() === '' ? null : Number(value));
-
   function readConfig() {
-    const f = form.elements;
-    const [main_provider, main_model] = modelOf(f.main_model);
+    // Each agent's fields come in the form's order, so the nth of each name is agent n's.
+    const data = new FormData(form);
+    const [main_provider, main_model] = JSON.parse(data.get('main_model'));
+    const field = (name, i) => data.getAll(name)[i];
     return {
-      main_provider,
-      main_model,
-      main_temperature: number(f.main_temperature.value),
-      cycles: number(f.cycles.value),
-      system_prompt: f.system_prompt.value,
-      layer_agents: [...agentsList.children].map((li) => {
-        const get = (field) => $(`[name=${field}]`, li).value;
-        const [provider, model] = modelOf($('[name=model]', li));
-        return { name: get('name').trim(), provider, model, temperature: number(get('temperature')), prompt: get('prompt'), max_tokens: number(get('max_tokens')) };
+      main_provider, main_model, system_prompt: data.get('system_prompt'),
+      main_temperature: number(data.get('main_temperature')), cycles: number(data.get('cycles')),
+      layer_agents: data.getAll('name').map((name, i) => {
+        const [provider, model] = JSON.parse(field('model', i));
+        return { name: name.trim(), provider, model, temperature: number(field('temperature', i)), prompt: field('prompt', i), max_tokens: number(field('max_tokens', i)) };
       }),
     };
   }
-
   function writeConfig(config) {
     const f = form.elements;
     setModel(f.main_model, config.main_provider, config.main_model);
@@ -105,7 +83,6 @@
     agentsList.replaceChildren(...config.layer_agents.map(agentElement));
     changed();
   }
-
   function changed() {
     const count = agentsList.children.length;
     $('#agent-count').textContent = `(${count} of at most ${MAX_AGENTS})`;
@@ -115,7 +92,6 @@
     store(STORE, JSON.stringify(readConfig()));
     scheduleCheck();
   }
-
   form.addEventListener('input', changed);
   // Not every way of picking an option fires `input`; `change` always comes.
   form.addEventListener('change', changed);
@@ -166,8 +142,7 @@
   $('#forget-key').addEventListener('click', () => { keyInput.value = ''; ownKey = ''; store(KEY_STORE, ''); keyChanged(); });
 
   // ---- The server's check: problems, the estimate, what each model reads ----
-  let checkTimer = null;
-  let checkSeq = 0;
+  let [checkTimer, checkSeq] = [null, 0];
   let check = { blocking: false, needsKey: $('#key-box').dataset.eventKey !== 'true' };
   function scheduleCheck() { clearTimeout(checkTimer); checkTimer = setTimeout(runCheck, 300); }
   async function runCheck() {
@@ -183,7 +158,6 @@
       refreshAsk();
     } catch (_) { /* offline: the run itself will say so */ }
   }
-
   let busy = false;
   function refreshAsk() {
     const keyMissing = check.needsKey && !ownKey;
@@ -194,18 +168,12 @@
   // ---- A run: fragments streamed by the server ----
   // The server says it is alive every 4 s; three silent intervals mean the link is gone.
   const STALL_MS = 12000;
-  let running = null;
-  let ticker = null;
-
+  let [running, ticker] = [null, null];
   /** Shows elapsed time on what is still running, counted from when it appeared. */
-  function tick(turn) {
-    const now = Date.now();
-    $$('[data-ticking]', turn).forEach((el) => {
-      el.dataset.since ||= now;
-      el.textContent = `${((now - el.dataset.since) / 1000).toFixed(1)} s`;
-    });
-  }
-
+  const tick = (turn) => $$('[data-ticking]', turn).forEach((el) => {
+    el.dataset.since ||= Date.now();
+    el.textContent = `${((Date.now() - el.dataset.since) / 1000).toFixed(1)} s`;
+  });
   /** Ends `turn` with what only the browser knows: it stopped it, or lost the server. */
   function say(turn, kind, message, retry) {
     clearInterval(ticker);
@@ -214,7 +182,6 @@
     if (retry) note.append(Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Retry', onclick: retry }));
     $('.run-status', turn).replaceChildren(note);
   }
-
   async function start(body) {
     if (running) running.abort('stopped');
     const controller = new AbortController();
@@ -223,10 +190,7 @@
     stopButton.hidden = false;
     runError.hidden = true;
     refreshAsk();
-    let turn = null;
-    let ended = false;
-    let lastByte = Date.now();
-    let reader = null;
+    let [turn, ended, reader, lastByte] = [null, false, null, Date.now()];
     const watchdog = setInterval(() => {
       if (Date.now() - lastByte < STALL_MS) return;
       controller.abort('stalled');
@@ -276,15 +240,11 @@
         const why = controller.signal.reason === 'stalled' ? 'No word from the server for 12 s — the connection looks lost.' : 'Connection lost — the run stopped before it finished.';
         say(turn, 'error', why, () => { turn.remove(); start(body); });
       }
-      if (running === controller) {
-        running = null;
-        busy = false;
-        stopButton.hidden = true;
-        refreshAsk();
-      }
+      if (running !== controller) return;
+      [running, busy, stopButton.hidden] = [null, false, true];
+      refreshAsk();
     }
   }
-
   askForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const config = readConfig();
@@ -292,7 +252,6 @@
     start(challenge ? { config, prompt: question.value, challenge } : { question: question.value, config });
   });
   stopButton.addEventListener('click', () => running && running.abort('stopped'));
-
   let saved = null;
   try { saved = JSON.parse(stored(STORE)); } catch (_) { /* nothing kept yet */ }
   writeConfig(saved && Array.isArray(saved.layer_agents) ? saved : DEFAULTS);

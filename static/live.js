@@ -1,15 +1,12 @@
 // Shows whether a live (SSE) view is connected, so a projector never shows a stale board
 // without saying so. Works with htmx's SSE extension; elements: [data-live-status].
 (function () {
-  function show(text, state) {
-    document.querySelectorAll("[data-live-status]").forEach(function (el) {
-      el.textContent = text;
-      el.dataset.state = state;
+  var states = { "htmx:sseOpen": ["live", "open"], "htmx:sseError": ["connection lost, reconnecting…", "error"], "htmx:sseClose": ["disconnected", "error"] };
+  Object.keys(states).forEach(function (name) {
+    document.addEventListener(name, function () {
+      document.querySelectorAll("[data-live-status]").forEach(function (el) { el.textContent = states[name][0]; el.dataset.state = states[name][1]; });
     });
-  }
-  document.addEventListener("htmx:sseOpen", function () { show("live", "open"); });
-  document.addEventListener("htmx:sseError", function () { show("connection lost, reconnecting…", "error"); });
-  document.addEventListener("htmx:sseClose", function () { show("disconnected", "error"); });
+  });
 })();
 
 // The projector board ([data-pages]) shows as many rows as the screen holds and turns to the

@@ -88,3 +88,21 @@ async fn a_static_file_without_its_version_revalidates_and_an_unchanged_one_cost
     let other = client.get(app.url("/static/chat.js")).header(IF_NONE_MATCH, "W/\"feed\"").send().await.unwrap();
     assert_eq!(other.status(), 200, "a different ETag gets the file");
 }
+
+/// The pages' own scripts stay small: the server renders, they only do what a browser must.
+const MAX_SCRIPT_LINES: usize = 300;
+
+#[test]
+fn the_pages_own_javascript_stays_under_300_lines() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+    let mut total = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.ends_with(".js") && !name.starts_with("htmx") {
+            let lines = std::fs::read_to_string(entry.path()).unwrap().lines().count();
+            println!("static/{name}: {lines} lines");
+            total += lines;
+        }
+    }
+    assert!(total < MAX_SCRIPT_LINES, "the pages' scripts have {total} lines");
+}
