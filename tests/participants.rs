@@ -178,7 +178,7 @@ async fn the_challenge_page_name_form_claims_by_the_same_path() {
     assert_eq!(response.status(), 303);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
     let page = client.get(app.url("/challenge")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("You take part as <strong>Grace</strong>"));
+    assert!(page.contains(r#"You take part as <strong id="my-name">Grace</strong>"#));
     assert!(!page.contains(cookie.trim_start_matches("moa_participant=")), "the token is never on a page");
 }
 
@@ -286,7 +286,7 @@ async fn participants_of_an_older_database_keep_working() {
     let first = client.get(app.url("/challenge")).header("cookie", format!("moa_participant={id}")).send().await;
     let first = first.unwrap();
     let cookie = first.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(first.text().await.unwrap().contains("You take part as <strong>Ada</strong>"));
+    assert!(first.text().await.unwrap().contains(r#"You take part as <strong id="my-name">Ada</strong>"#));
     let token = cookie.trim_start_matches("moa_participant=").split(';').next().unwrap().to_string();
     assert_ne!(token, id);
     assert_eq!(me(&app, &token).await.json::<Value>().await.unwrap()["participant"], "Ada");

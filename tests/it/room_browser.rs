@@ -133,6 +133,8 @@ async fn the_challenge_page_keeps_one_result_names_its_history_and_ranks_ties_as
     assert!(board.to_string().contains("Ada L."), "{board}");
 
     // A phone: nothing wider than the screen, on each tab, the score table included.
+    browser.click("#history tbody tr:last-child a").await;
+    browser.wait_for_text("#result .report", "120 / 120", WAIT).await;
     browser.set_window_size(390, 844).await;
     for tab in ["tab-configure", "tab-guide", "tab-brief"] {
         browser.click(&format!("label[for={tab}]")).await;
@@ -183,6 +185,17 @@ async fn the_chat_says_why_a_run_is_refused_follows_the_keyboard_and_notices_a_s
     .await;
     browser.wait_for_text("#config-check", "would overflow the main model", WAIT).await;
     assert_eq!(js(&browser, "return document.querySelector('#ask-button').disabled").await, true);
+    // At eight agents neither Add nor Duplicate can add another.
+    for _ in 0..5 {
+        browser.click("#add-agent").await;
+    }
+    let full = js(
+        &browser,
+        "return [document.querySelectorAll('#agents li').length, document.querySelector('#add-agent').disabled,
+                 [...document.querySelectorAll('[data-action=duplicate]')].every((b) => b.disabled)]",
+    )
+    .await;
+    assert_eq!(full, json!([8, true, true]));
     browser.click("#reset").await;
     browser.wait_for_text("#config-check", "would read about", WAIT).await;
 
