@@ -130,6 +130,12 @@ pub struct Settings {
     /// with Retry-After (`MOA_MAX_RUNS`, default 1,000; 0 = no limit). Each open run holds
     /// about 100 KiB and two sockets.
     pub max_runs: usize,
+    /// Whether attendees may evaluate, compare and tune (`MOA_EVALUATION`, default on; the
+    /// organizer can also turn it off on the organizer page).
+    pub evaluation: bool,
+    /// The most generations one evaluation, comparison side or tuning search may make
+    /// (`MOA_EVALUATION_MAX_RUNS`, default 20).
+    pub evaluation_max_runs: u32,
     /// What the pages and exports call the provider `LLM_BASE_URL` points at
     /// (`LLM_PROVIDER_NAME`, default `default`).
     pub llm_provider_name: String,
@@ -415,6 +421,8 @@ impl Settings {
             generate_per_minute: number("MOA_GENERATE_PER_MINUTE")?.unwrap_or(6).min(10_000) as u32,
             submit_per_minute: number("MOA_SUBMIT_PER_MINUTE")?.unwrap_or(12).min(10_000) as u32,
             max_runs: number("MOA_MAX_RUNS")?.unwrap_or(1_000) as usize,
+            evaluation: flag("MOA_EVALUATION", true)?,
+            evaluation_max_runs: number("MOA_EVALUATION_MAX_RUNS")?.unwrap_or(20).clamp(1, 200) as u32,
             llm_provider_name,
             llm_discover_models: flag("LLM_DISCOVER_MODELS", false)?,
             extra_providers,

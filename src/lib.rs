@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod evaluate;
 pub mod grader;
 pub mod live;
 pub mod llm;

@@ -41,7 +41,8 @@ impl Budget {
     pub fn estimate(config: &Config, question: &str, offer: &Offer) -> Budget {
         // Each request as `plan` builds it with an empty `{helper_response}`, plus the most the
         // synthesized answers can take there.
-        let helper = helper_tokens(&config.layer_agents);
+        // Without layers (the main model alone) nothing is synthesized.
+        let helper = if config.cycles == 0 { 0 } else { helper_tokens(&config.layer_agents) };
         let main_input = estimate_prompt_tokens(&main_request(config, "", question, 0).messages) + helper;
         let main_context = offer.context(config.main_provider.as_deref(), &config.main_model);
         let room = u64::from(main_context).saturating_sub(main_input);

@@ -31,6 +31,14 @@ pub fn prepare(config: Config, question: &str, offer: &Offer) -> Result<Plan, St
 }
 
 impl Plan {
+    /// The same question put to the main model alone, as one call with an empty
+    /// `{helper_response}`: what the layers of agents are measured against.
+    pub fn main_alone(&self, offer: &Offer) -> Plan {
+        let config = Config { cycles: 0, layer_agents: Vec::new(), ..self.config.clone() };
+        let budget = Budget::estimate(&config, &self.question, offer);
+        Plan { config, question: self.question.clone(), budget }
+    }
+
     /// What agent `index` is sent, given the previous layer's synthesis (empty in layer 1).
     pub fn agent_request(&self, index: usize, helper: &str) -> ChatRequest {
         agent_request(&self.config.layer_agents[index], helper, &self.question, self.budget.agent_max_tokens[index])

@@ -2,6 +2,7 @@
 //! (`AnyPool`) and portable SQL with `$n` parameters, so both run the same migrations and
 //! queries. SQL lives in the entity modules below, in functions taking the pool.
 
+pub mod evaluations;
 pub mod event;
 pub mod generations;
 pub mod leaderboard;

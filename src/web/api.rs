@@ -46,10 +46,10 @@ async fn grade(
     Ok(Json(grader.grade(&challenge, &request.code).await.map_err(grade_error)?))
 }
 
-pub fn grader(state: &AppState) -> Result<&Grader, AppError> {
+pub fn grader(state: &AppState) -> Result<&std::sync::Arc<Grader>, AppError> {
     state
         .grader
-        .as_deref()
+        .as_ref()
         .map_err(|problem| AppError::Unavailable(format!("Grading is unavailable on this server: {problem}")))
 }
 

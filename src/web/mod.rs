@@ -6,6 +6,7 @@ mod challenge;
 mod chat;
 mod config_panel;
 mod error_page;
+mod evaluations;
 pub mod events;
 pub mod fair_use;
 mod health;
@@ -43,6 +44,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(config_panel::router())
         .merge(api::router())
         .merge(challenge::router())
+        .merge(evaluations::router())
         .merge(events::router())
         .merge(participants::router())
         .merge(leaderboard::router())

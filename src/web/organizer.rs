@@ -319,6 +319,8 @@ struct SubmissionView {
     generated_for: Option<String>,
     /// Graded by a version other than the one loaded now.
     outdated: bool,
+    /// Its generation used a configuration a tuning search gave this participant.
+    tuned: bool,
 }
 
 impl SubmissionView {
@@ -370,6 +372,13 @@ async fn participant(
     let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default();
     let generated = generations::list(&state.pool, Some(&p.id)).await?;
     let current = |id: &str| state.challenges.all().iter().find(|c| c.id == id).map(|c| c.hash.clone());
+    let tuned_configs = crate::store::evaluations::tuned(&state.pool, &p.id).await?;
+    let tuned = |generation_id: &str| {
+        generated.iter().find(|g| g.id == generation_id).is_some_and(|g| {
+            crate::moa::Config::from_json(g.config.clone())
+                .is_ok_and(|c| tuned_configs.contains(&crate::evaluate::config_hash(&c)))
+        })
+    };
     let submissions = submissions::list(&state.pool, Some(&p.id))
         .await?
         .into_iter()
@@ -380,6 +389,7 @@ async fn participant(
                 .filter(|g| !g.challenge_hash.is_empty() && g.challenge_hash != s.challenge_hash)
                 .map(|g| short_hash(&g.challenge_hash).to_string()),
             outdated: current(&s.challenge).is_some_and(|now| now != s.challenge_hash),
+            tuned: tuned(&s.generation_id),
             version: short_hash(&s.challenge_hash).to_string(),
             challenge: s.challenge.clone(),
             at: When::at(s.created_at),

@@ -198,6 +198,13 @@ pub struct Admission {
     _slot: RunSlot,
 }
 
+impl Admission {
+    /// The run is over and used `tokens` (the event's budget counts what it really used).
+    pub fn settle(&self, tokens: u64) {
+        self.fair.settle(tokens);
+    }
+}
+
 /// Admits a run of `plan` for `client`: a place among `MOA_MAX_RUNS`, then what this client may
 /// spend (so one client cannot fill the server's places). Taken before anything is stored, and
 /// all or nothing, so a refusal costs the caller nothing.

@@ -21,6 +21,7 @@ mod chat_browser;
 mod chat_page;
 mod cli;
 mod crash;
+mod evaluations;
 mod events;
 mod fair_use;
 mod faults;
