@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/organizer/login", post(login))
         .route("/organizer/logout", post(logout))
         .route("/organizer/freeze", post(freeze))
+        .route("/organizer/lab", post(lab))
         .route("/organizer/reset", post(reset))
         .route("/organizer/challenges", post(set_challenges))
         .route("/organizer/participants/{id}", get(participant))
@@ -98,6 +99,16 @@ struct Dashboard {
     other_boards: Vec<(String, String, Table)>,
     /// How submissions are isolated on this machine, or why grading is off.
     sandbox: String,
+    lab: Lab,
+}
+
+/// Whether attendees may evaluate and tune now.
+#[derive(PartialEq)]
+enum Lab {
+    On,
+    Off,
+    /// `MOA_EVALUATION=off`: the page cannot turn it on.
+    OffBySetting,
 }
 
 #[derive(Deserialize)]
@@ -141,13 +152,23 @@ async fn dashboard(
         "challenges" => "Attendees now pick among the challenges ticked below.".to_string(),
         "hidden" => "Updated.".to_string(),
         "released" => "The name is released: its devices are signed out and the next claim takes it over.".to_string(),
+        "lab-off" => "Evaluation and tuning are off: attendees generate and submit only.".to_string(),
+        "lab-on" => "Evaluation and tuning are on again.".to_string(),
         _ => "Done.".to_string(),
     });
     let sandbox = match &state.grader {
         Ok(grader) => format!("Grading sandbox: {}.", grader.layers().summary()),
         Err(problem) => format!("Grading is unavailable: {problem}"),
     };
+    let lab = if !state.settings.evaluation {
+        Lab::OffBySetting
+    } else if event::lab_off(&state.pool).await? {
+        Lab::Off
+    } else {
+        Lab::On
+    };
     let page = Dashboard {
+        lab,
         sandbox,
         nav: NAV,
         current: "/organizer",
@@ -218,6 +239,19 @@ async fn freeze(
     event::freeze(&state.pool, frozen).await?;
     state.live.leaderboard_changed();
     Ok(Redirect::to(if frozen { "/organizer?done=frozen" } else { "/organizer?done=unfrozen" }))
+}
+
+#[derive(Deserialize)]
+struct LabForm {
+    off: String,
+}
+
+/// Turns evaluation and tuning off during a competition (or on again), for every instance.
+async fn lab(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LabForm>) -> Result<Redirect, AppError> {
+    authorize(&state, &headers).await?;
+    let off = form.off == "1";
+    event::set_lab_off(&state.pool, off).await?;
+    Ok(Redirect::to(if off { "/organizer?done=lab-off" } else { "/organizer?done=lab-on" }))
 }
 
 #[derive(Deserialize)]

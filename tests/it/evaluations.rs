@@ -168,11 +168,21 @@ async fn tuning_finds_a_better_configuration_within_its_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_organizer_can_turn_measuring_off_and_the_limits_hold() {
     let fake = fake().await;
-    let app = spawn_with_fake(&fake, |s| s.evaluation_max_runs = 5).await;
+    let app = spawn_with_fake(&fake, |s| {
+        s.evaluation_max_runs = 5;
+        s.organizer_token = Some(Secret::new(ORGANIZER));
+    })
+    .await;
+    let switch = |off: &'static str| {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let request = client.post(app.url("/organizer/lab")).bearer_auth(ORGANIZER);
+        async move { request.form(&[("off", off)]).send().await.unwrap() }
+    };
     let response = app.post_json_as("Ada", "/api/evaluations", &json!({"config": config(0.2, 1), "runs": 6})).await;
     assert_eq!(response.status(), 400);
     assert!(response.text().await.unwrap().contains("1 to 5"));
-    moa_workshop::store::event::set_lab_off(&app.state.pool, true).await.unwrap();
+    // The organizer's switch, as the organizer page posts it.
+    assert!(switch("1").await.status().is_redirection());
     for (path, body) in [
         ("/api/evaluations", json!({"config": config(0.2, 1), "runs": 2})),
         ("/api/comparisons", json!({"config": config(0.2, 1), "runs": 2})),
@@ -183,6 +193,9 @@ async fn the_organizer_can_turn_measuring_off_and_the_limits_hold() {
         assert!(response.text().await.unwrap().contains("turned off"), "{path}");
     }
     assert!(fake.requests().is_empty(), "nothing was called");
+    assert!(switch("0").await.status().is_redirection());
+    let events = post(&app, "/api/evaluations", json!({"config": config(0.2, 1), "runs": 1})).await;
+    assert_eq!(done(&events)["runs"], 1, "on again");
     // Only participants measure.
     let anonymous = reqwest::Client::new()
         .post(app.url("/api/evaluations"))
