@@ -10,8 +10,7 @@
   const SWAPS = { append: 'append', prepend: 'prepend', inner: 'replaceChildren' };
   /** Applies server-rendered fragments; returns the elements they touched. */
   function swap(html) {
-    const template = document.createElement('template');
-    template.innerHTML = html;
+    const template = Object.assign(document.createElement('template'), { innerHTML: html });
     return [...template.content.children].map((el) => {
       const target = document.getElementById(el.id);
       const how = SWAPS[el.dataset.swap];
@@ -93,8 +92,7 @@
     scheduleCheck();
   }
   form.addEventListener('input', changed);
-  // Not every way of picking an option fires `input`; `change` always comes.
-  form.addEventListener('change', changed);
+  form.addEventListener('change', changed); // not every way of picking an option fires `input`
   form.addEventListener('submit', (event) => event.preventDefault());
   const uniqueName = (base) => {
     const taken = new Set(readConfig().layer_agents.map((a) => a.name));
@@ -133,8 +131,7 @@
     const status = $('#key-status');
     status.dataset.key = ownKey ? 'yours' : $('#key-box').dataset.eventKey === 'true' ? 'event' : 'none';
     status.textContent = status.dataset[`say${status.dataset.key}`];
-    const notice = $('#no-key');
-    if (notice) notice.hidden = Boolean(ownKey);
+    $('#no-key')?.toggleAttribute('hidden', Boolean(ownKey));
     refreshAsk();
   }
   keyInput.value = ownKey;
@@ -182,13 +179,11 @@
     if (retry) note.append(Object.assign(document.createElement('button'), { type: 'button', className: 'secondary', textContent: 'Retry', onclick: retry }));
     $('.run-status', turn).replaceChildren(note);
   }
-  async function start(body) {
-    if (running) running.abort('stopped');
-    const controller = new AbortController();
-    running = controller;
-    busy = true;
-    stopButton.hidden = false;
-    runError.hidden = true;
+  /** Streams a run (or, from the challenge's Measure buttons, a measurement) into the page. */
+  async function start(body, endpoint = askForm.dataset.endpoint) {
+    running?.abort('stopped');
+    const controller = (running = new AbortController());
+    [busy, stopButton.hidden, runError.hidden] = [true, false, true];
     refreshAsk();
     let [turn, ended, reader, lastByte] = [null, false, null, Date.now()];
     const watchdog = setInterval(() => {
@@ -199,7 +194,7 @@
     try {
       const headers = { 'content-type': 'application/json', accept: 'text/event-stream' };
       if (ownKey) headers['x-llm-api-key'] = ownKey;
-      const response = await fetch(askForm.dataset.endpoint, { method: 'POST', headers, body: JSON.stringify(body), signal: controller.signal });
+      const response = await fetch(endpoint, { method: 'POST', headers, body: JSON.stringify(body), signal: controller.signal });
       if (!response.ok) {
         ended = true;
         runError.textContent = await response.json().then((b) => b.error, () => `The server answered with status ${response.status}.`);
@@ -222,7 +217,7 @@
           if (!html) continue;
           const touched = swap(html);
           if (!turn) {
-            turn = touched[0]?.querySelector('.turn');
+            turn = touched[0]?.querySelector('.turn, .lab');
             turn?.focus();
             ticker = setInterval(() => tick(turn), 250);
           }
@@ -238,7 +233,7 @@
       clearInterval(watchdog);
       if (!ended && turn) {
         const why = controller.signal.reason === 'stalled' ? 'No word from the server for 12 s — the connection looks lost.' : 'Connection lost — the run stopped before it finished.';
-        say(turn, 'error', why, () => { turn.remove(); start(body); });
+        say(turn, 'error', why, () => { turn.remove(); start(body, endpoint); });
       }
       if (running !== controller) return;
       [running, busy, stopButton.hidden] = [null, false, true];
@@ -252,10 +247,14 @@
     start(challenge ? { config, prompt: question.value, challenge } : { question: question.value, config });
   });
   stopButton.addEventListener('click', () => running && running.abort('stopped'));
+  $$('[data-lab]').forEach((button) => button.addEventListener('click', () => {
+    const [config, runs, challenge] = [readConfig(), Number($('#lab-runs').value), askForm.dataset.challengeId];
+    const body = button.dataset.lab === 'tune' ? { config, budget: { generations: runs }, challenge } : { config, runs, challenge };
+    start(body, `/challenge/lab/${button.dataset.lab}`);
+  }));
   let saved = null;
   try { saved = JSON.parse(stored(STORE)); } catch (_) { /* nothing kept yet */ }
   writeConfig(saved && Array.isArray(saved.layer_agents) ? saved : DEFAULTS);
   keyChanged();
-  // On a phone the panel would push the conversation far down; it stays one tap away.
-  if (window.matchMedia('(max-width: 56rem)').matches) $('#config-panel').open = false;
+  if (window.matchMedia('(max-width: 56rem)').matches) $('#config-panel').open = false; // one tap away on a phone
 })();

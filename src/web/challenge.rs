@@ -109,6 +109,10 @@ struct ChallengePage {
     /// The participant's generations (HTML), and the one shown: the newest or the one asked for.
     history: String,
     result: String,
+    /// The most runs a measurement may have; 0 while evaluation is off.
+    lab_max: u32,
+    /// The participant's newest measurement on this challenge (HTML).
+    lab: String,
 }
 
 /// What the page shows besides the challenge: who the visitor is and any sentence for them.
@@ -164,6 +168,16 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
     } else {
         challenge.presets.iter().map(|p| (p.name.clone(), p.system_prompt.clone())).collect()
     };
+    let lab_on = state.settings.evaluation && !crate::store::event::lab_off(&state.pool).await?;
+    let lab_max = if lab_on { state.settings.evaluation_max_runs } else { 0 };
+    let lab = match &visitor.participant {
+        Some(p) => crate::store::evaluations::latest(&state.pool, &p.id, &challenge.id)
+            .await?
+            .map(|stored| crate::web::evaluations::stored_html(&stored))
+            .transpose()?
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     let (history, result) = match &visitor.participant {
         Some(p) => {
             let shown = results::shown_generation(state, p, &challenge.id, visitor.generation.as_deref()).await?;
@@ -201,6 +215,8 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
         test_prompts: TEST_PROMPTS,
         history,
         result,
+        lab_max,
+        lab,
     })
 }
 

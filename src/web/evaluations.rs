@@ -607,7 +607,7 @@ impl LabView {
                 self.done += 1;
                 let side = data["side"].as_str().map(|s| format!("{} · ", s.to_uppercase())).unwrap_or_default();
                 format!(
-                    r#"<p id="lab-progress">{} of {} generations graded</p><tbody id="lab-rows" data-swap="append"><tr><td>{side}{}</td><td>{}</td><td>{}</td><td>{:.1} s</td></tr></tbody>"#,
+                    r#"<p id="lab-progress">{} of {} generations graded</p><ol id="lab-rows" data-swap="append"><li>{side}run {}: <strong>{}</strong> · {} · {:.1} s</li></ol>"#,
                     self.done,
                     data["total"],
                     data["index"].as_u64().unwrap_or(0) + 1,
@@ -617,7 +617,7 @@ impl LabView {
                 )
             }
             "trial" => format!(
-                r#"<p id="lab-progress">trial {} · best so far {}</p><tbody id="lab-rows" data-swap="append"><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></tbody>"#,
+                r#"<p id="lab-progress">trial {} · best so far {}</p><ol id="lab-rows" data-swap="append"><li>trial {}: <strong>{}</strong> (best {}) · {}</li></ol>"#,
                 data["index"].as_u64().unwrap_or(0) + 1,
                 data["best_score"],
                 data["index"].as_u64().unwrap_or(0) + 1,
@@ -638,6 +638,21 @@ impl LabView {
             ),
         }
     }
+}
+
+/// A stored measurement as the challenge page shows it on a later visit.
+pub fn stored_html(stored: &evaluations::Stored) -> Result<String, AppError> {
+    let Some(view) = result_view(&stored.result) else { return Ok(String::new()) };
+    let title = match stored.kind.as_str() {
+        "comparison" => "Your last comparison",
+        "tuning" => "Your last tuning search",
+        _ => "Your last evaluation",
+    };
+    Ok(format!(
+        r#"<article class="card lab" tabindex="-1"><h3>{title} <span class="muted small">{}</span></h3>{}</article>"#,
+        crate::web::results::time_html(stored.created_at),
+        view.render()?
+    ))
 }
 
 /// A stored or just finished measurement's `done` data as the page shows it.

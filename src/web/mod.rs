@@ -19,7 +19,7 @@ pub mod openapi;
 mod organizer;
 mod pages;
 mod participants;
-mod results;
+pub mod results;
 pub mod run_stream;
 pub mod run_view;
 pub mod server;

@@ -247,7 +247,11 @@ struct LabForm {
 }
 
 /// Turns evaluation and tuning off during a competition (or on again), for every instance.
-async fn lab(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LabForm>) -> Result<Redirect, AppError> {
+async fn lab(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LabForm>,
+) -> Result<Redirect, AppError> {
     authorize(&state, &headers).await?;
     let off = form.off == "1";
     event::set_lab_off(&state.pool, off).await?;

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
 const FULL_MARKS: &str = include_str!("../fixtures/grader-examples/02_full_marks.py");
+const DIVISION_FIX: &str = include_str!("../fixtures/grader-examples/03_division_fix_only.py");
 
 /// The "Comprehensive" preset writes full marks; "Bug-focused" an import the grader refuses.
 fn reply(r: &Recorded) -> String {
@@ -27,6 +28,18 @@ fn reply(r: &Recorded) -> String {
         format!("```python\nimport os\n{FULL_MARKS}```")
     } else {
         format!("Review {}: guard the division.", r.seq)
+    }
+}
+
+/// For measuring: the lead engineer writes full marks only after reading the reviewers; alone
+/// (nothing in `{helper_response}`), the division fix only.
+fn measured_reply(r: &Recorded) -> String {
+    if !r.system.starts_with("You are the lead engineer") {
+        format!("Review {}: guard the division.", r.seq)
+    } else if r.system.contains("Review ") {
+        format!("```python\n{FULL_MARKS}```")
+    } else {
+        format!("```python\n{DIVISION_FIX}```")
     }
 }
 
@@ -249,5 +262,43 @@ async fn the_chat_says_why_a_run_is_refused_follows_the_keyboard_and_notices_a_s
     assert!(started.elapsed() < Duration::from_secs(20), "said within seconds: {:?}", started.elapsed());
     assert!(browser.try_find(".turn [data-ticking]").await.is_none(), "no clock keeps ticking");
     assert!(browser.try_find(".turn .run-status button").await.is_some(), "a retry is offered");
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_challenge_page_measures_compares_and_tunes_a_configuration() {
+    let Some(browser) = Browser::start_or_skip().await else { return };
+    let fake = FakeLlm::start_with(Duration::from_millis(50), Box::new(measured_reply)).await;
+    let app = spawn_with_fake(&fake, |_| {}).await;
+    browser.goto(&app.url("/challenge")).await;
+    browser.fill("#name", "Ada").await;
+    browser.click("#name-form button[type=submit]").await;
+    browser.wait_for_text("#configure", "You take part as Ada", WAIT).await;
+    browser.wait_until("the default agent", WAIT, async || browser.try_find("#agents li").await).await;
+    js(&browser, "document.querySelectorAll('.preset')[2].click()").await;
+    browser.fill("#lab-runs", "3").await;
+
+    // Three runs of full marks: the histogram, the statistics, the cost.
+    browser.click("[data-lab=evaluate]").await;
+    let result = browser.wait_for_text("#lab-result", "Mean", WAIT).await;
+    assert!(result.contains("Mean 120") && result.contains("3 runs"), "{result}");
+    assert_eq!(browser.find_all("#lab-rows li").await.len(), 3, "a line per graded run");
+    assert_eq!(browser.find_all("#lab svg.histogram rect").await.len(), 10);
+
+    // Against the main model alone (which writes a weaker solution here): a real difference.
+    browser.click("[data-lab=compare]").await;
+    let difference = browser.wait_for_text("#lab-difference", "means differ", WAIT).await;
+    assert!(difference.starts_with("A real difference"), "{difference}");
+
+    // Tuning: every trial listed, the best configuration to import, the curve.
+    browser.click("[data-lab=tune]").await;
+    let tuned = browser.wait_for_text("#lab-result", "Best score", WAIT).await;
+    assert!(tuned.contains("120 / 120"), "{tuned}");
+    assert!(browser.try_find("#lab svg.curve").await.is_some());
+    assert!(browser.text("#lab-best").await.contains("ai_configuration"));
+
+    // Kept for a later visit.
+    browser.goto(&app.url("/challenge")).await;
+    browser.wait_for_text("#lab", "Your last tuning search", WAIT).await;
     browser.quit().await;
 }
