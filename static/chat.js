@@ -244,7 +244,7 @@
     event.preventDefault();
     const config = readConfig();
     const challenge = askForm.dataset.challengeId;
-    start(challenge ? { config, prompt: question.value, challenge } : { question: question.value, config });
+    start(challenge ? { config, prompt: question.value, challenge } : { question: question.value, config, compare: Boolean($('#compare-alone')?.checked) });
   });
   stopButton.addEventListener('click', () => running && running.abort('stopped'));
   $$('[data-lab]').forEach((button) => button.addEventListener('click', () => {

@@ -13,7 +13,7 @@ use super::fair_use::{BROWSER_COOKIE, ClientIp, browser_id_shape, client};
 use super::pages::{NAV, render};
 use super::pages::{SameSite, cookie, set_cookie};
 use super::participants::caller;
-use super::run_stream::{View, admit, routes_and_payer, stream_run, user_key};
+use super::run_stream::{View, admit, routes_and_payer, stream_beside, stream_run, user_key};
 use super::run_view::{Placement, RunView};
 use crate::config::ModelSpec;
 use crate::error::AppError;
@@ -116,6 +116,10 @@ async fn providers(State(state): State<AppState>) -> Json<ProviderList> {
 struct RunRequest {
     question: String,
     config: Config,
+    /// The chat page only (`POST /chat/run`): also ask the main model alone, shown beside.
+    #[serde(default)]
+    #[schema(ignore)]
+    compare: bool,
 }
 
 pub const NAME_REQUIRED: &str = "This event asks everyone to claim a display name before using the chat: pick one \
@@ -170,6 +174,15 @@ async fn run(
     let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
     let client = client(participant.as_ref(), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
+    if page && request.compare {
+        let multi = state.catalog.offer().is_multi();
+        let alone = plan.main_alone(&state.catalog.offer());
+        let alone_slot = admit(&state, &client, &alone, event_pays)?;
+        let view = RunView::new(&plan, &plan.question, Placement::Conversation, multi);
+        let title = format!("{} alone", alone.config.main_model);
+        let alone_view = RunView::new(&alone, &title, Placement::Beside(view.id().to_string()), multi);
+        return Ok(stream_beside(&state, (slot, alone_slot), routes, (plan, view), (alone, alone_view)));
+    }
     let view = if page {
         let multi = state.catalog.offer().is_multi();
         View::Page(Box::new(RunView::new(&plan, &plan.question, Placement::Conversation, multi)))

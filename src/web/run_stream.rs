@@ -141,11 +141,72 @@ where
     F: FnOnce(RunSummary) -> Fut + Send + 'static,
     Fut: Future<Output = Result<Finished, String>> + Send,
 {
+    let keep_alive = match view {
+        View::Events => KEEP_ALIVE,
+        View::Page(_) => PAGE_KEEP_ALIVE,
+    };
+    let opening = opening(&view);
+    let (received, last) = start(state, slot, Arc::new(routes), plan, finish);
+    let stream = futures_util::stream::iter(opening).chain(frames(received, last, state.shutdown.clone(), view));
+    sse_response(stream, keep_alive)
+}
+
+/// The chat's comparison: `plan` and, beside it in the same page stream, `alone` (its main
+/// model alone), both running at once; the stream ends when both have.
+pub fn stream_beside(
+    state: &AppState,
+    slots: (Admission, Admission),
+    routes: Routes,
+    (plan, view): (Plan, RunView),
+    (alone, alone_view): (Plan, RunView),
+) -> Response {
+    let routes = Arc::new(routes);
+    let (view, alone_view) = (View::Page(Box::new(view)), View::Page(Box::new(alone_view)));
+    let openings: Vec<_> = opening(&view).into_iter().chain(opening(&alone_view)).collect();
+    let done = |summary: RunSummary| async move { Ok(summary.into()) };
+    let (received, last) = start(state, slots.0, routes.clone(), plan, done);
+    let (alone_received, alone_last) = start(state, slots.1, routes, alone, done);
+    let both = futures_util::stream::select(
+        frames(received, last, state.shutdown.clone(), view),
+        frames(alone_received, alone_last, state.shutdown.clone(), alone_view),
+    );
+    sse_response(futures_util::stream::iter(openings).chain(both), PAGE_KEEP_ALIVE)
+}
+
+fn opening(view: &View) -> Option<Result<sse::Event, Infallible>> {
+    match view {
+        View::Events => None,
+        View::Page(view) => Some(Ok(sse::Event::default().event("fragment").data(view.opening().replace('\r', "")))),
+    }
+}
+
+fn sse_response(
+    stream: impl Stream<Item = Result<sse::Event, Infallible>> + Send + 'static,
+    keep_alive: Duration,
+) -> Response {
+    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)).into_response();
+    // Tells nginx-style proxies not to hold the stream back.
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// Runs `plan` in a task of its own (it outlives the handler; its log lines keep the request's
+/// id): its events, then its last word.
+fn start<F, Fut>(
+    state: &AppState,
+    slot: Admission,
+    routes: Arc<Routes>,
+    plan: Plan,
+    finish: F,
+) -> (mpsc::UnboundedReceiver<Event>, oneshot::Receiver<Result<Finished, String>>)
+where
+    F: FnOnce(RunSummary) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Finished, String>> + Send,
+{
     let (events, received) = mpsc::unbounded_channel();
     let (last, last_received) = oneshot::channel();
     let provider = state.llm.clone();
     let retry_window = state.settings.llm_retry_window;
-    // The engine outlives the handler; its lines keep the request's id.
     crate::telemetry::spawn_in_current_span(async move {
         let slot = slot;
         let runner = Runner { provider: provider.as_ref(), routes: &routes, retry_window };
@@ -173,20 +234,7 @@ where
         };
         let _ = last.send(ending);
     });
-    let keep_alive = match view {
-        View::Events => KEEP_ALIVE,
-        View::Page(_) => PAGE_KEEP_ALIVE,
-    };
-    let opening = match &view {
-        View::Events => None,
-        View::Page(view) => Some(Ok(sse::Event::default().event("fragment").data(view.opening().replace('\r', "")))),
-    };
-    let stream =
-        futures_util::stream::iter(opening).chain(frames(received, last_received, state.shutdown.clone(), view));
-    let mut response = Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)).into_response();
-    // Tells nginx-style proxies not to hold the stream back.
-    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    (received, last_received)
 }
 
 /// A run's place among those in flight, held by its engine task until it ends, however it ends.
@@ -290,7 +338,9 @@ fn encode(view: &mut View, event: &Event, below: Option<&str>, elsewhere: &str, 
         View::Page(view) => {
             // An SSE data line cannot hold a carriage return; HTML does not need one.
             let html = (view.update(event, below) + elsewhere).replace('\r', "");
-            sse::Event::default().event(if last { "end" } else { "fragment" }).data(html)
+            // A run shown beside another does not end the page's stream: the other does.
+            let name = if last && !view.is_beside() { "end" } else { "fragment" };
+            sse::Event::default().event(name).data(html)
         }
     }
 }

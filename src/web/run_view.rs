@@ -19,12 +19,14 @@ const TAIL_INTERVAL: Duration = Duration::from_millis(250);
 const SMALL_TAIL: usize = 1024;
 
 /// Where a run's view goes on its page.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub enum Placement {
     /// On top of the earlier turns (the chat keeps a conversation).
     Conversation,
     /// In place of the previous result (the challenge shows one generation at a time).
     Result,
+    /// Beside the answer of the run with this id (the chat's "main model alone").
+    Beside(String),
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -79,6 +81,16 @@ struct TurnTemplate<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "run/alone.html")]
+struct AloneTemplate<'a> {
+    target: &'a str,
+    run: &'a str,
+    title: &'a str,
+    status: String,
+    answer_badge: String,
+}
+
+#[derive(Template)]
 #[template(path = "run/agent.html")]
 struct AgentTemplate<'a> {
     id: String,
@@ -126,11 +138,29 @@ impl RunView {
         }
     }
 
+    pub fn id(&self) -> &str {
+        &self.run
+    }
+
+    pub fn is_beside(&self) -> bool {
+        matches!(self.placement, Placement::Beside(_))
+    }
+
     /// The first fragment: the whole run laid out, the first layer running.
     pub fn opening(&self) -> String {
-        let (target, swap) = match self.placement {
+        let (target, swap) = match &self.placement {
             Placement::Conversation => ("turns", "prepend"),
             Placement::Result => ("result", "inner"),
+            Placement::Beside(parent) => {
+                let target = format!("{parent}-beside");
+                return render(&AloneTemplate {
+                    target: &target,
+                    run: &self.run,
+                    title: &self.title,
+                    status: self.status("running", ""),
+                    answer_badge: self.answer_badge("writing"),
+                });
+            }
         };
         let layers = (0..self.layers.len())
             .map(|layer| (0..self.layers[layer].len()).map(|i| self.card(layer, i, "", "")).collect())

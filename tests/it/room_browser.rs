@@ -302,3 +302,27 @@ async fn the_challenge_page_measures_compares_and_tunes_a_configuration() {
     browser.wait_for_text("#lab", "Your last tuning search", WAIT).await;
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_puts_the_moa_answer_beside_the_main_model_alone() {
+    let Some(browser) = Browser::start_or_skip().await else { return };
+    let fake = FakeLlm::start(Duration::from_millis(100)).await;
+    let app = spawn_with_fake(&fake, |_| {}).await;
+    browser.goto(&app.url("/chat")).await;
+    browser.wait_for_text("#config-check", "would read about", WAIT).await;
+    browser.click("#compare-alone").await;
+    browser.fill("#question", "Why layers?").await;
+    browser.click("#ask-button").await;
+    let alone = browser.wait_for_text(".turn .beside .alone .run-status", "Done in", WAIT).await;
+    assert!(alone.contains("1 calls"), "one call, alone: {alone}");
+    let moa = browser.wait_for_text(".turn > .run-status", "Done in", WAIT).await;
+    assert!(moa.contains("2 calls"), "{moa}");
+    let answers = js(
+        &browser,
+        "return [...document.querySelectorAll('.turn .answers .markdown')].map((m) => m.textContent).join('|')",
+    )
+    .await;
+    assert_eq!(answers.as_str().unwrap().matches("reply ").count(), 2, "both answers: {answers}");
+    assert_eq!(fake.requests().len(), 3, "the agent, the main model after it, and the main model alone");
+    browser.quit().await;
+}
