@@ -514,6 +514,7 @@ where
     let lab = Arc::new(lab);
     let mut shutdown = state.shutdown.clone();
     crate::telemetry::spawn_in_current_span(async move {
+        let started = std::time::Instant::now();
         let task = work(lab.clone(), out.clone());
         let last = tokio::select! {
             _ = out.closed() => return,
@@ -523,6 +524,7 @@ where
         let step = match last {
             Ok(mut done) => {
                 done["kind"] = json!(kind);
+                done["ms"] = json!(started.elapsed().as_millis() as u64);
                 let stored =
                     evaluations::insert(&lab.state.pool, &lab.participant.id, &lab.challenge.id, kind, &done).await;
                 if let Err(e) = stored {
@@ -588,6 +590,8 @@ pub struct ResultView {
     best_score: Option<u32>,
     trials: Option<u64>,
     calls: u64,
+    /// The whole measurement's wall time.
+    seconds: f64,
     stopped: Option<String>,
 }
 
@@ -684,6 +688,7 @@ pub fn result_view(data: &Value) -> Option<ResultView> {
         best_score: data["best_score"].as_u64().map(|s| s as u32),
         trials: data["trials"].as_u64(),
         calls: data["calls"].as_u64().unwrap_or(0),
+        seconds: data["ms"].as_f64().unwrap_or(0.0) / 1000.0,
         stopped: data["stopped"].as_str().map(str::to_string),
     })
 }
