@@ -16,3 +16,6 @@ CREATE TABLE tuned_configs (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (participant_id, config_hash)
 );
+-- Each generation's configuration digest (evaluate::config_hash), so a board can tell the ones
+-- tuning produced; generations from before keep an empty one.
+ALTER TABLE generations ADD COLUMN config_hash TEXT NOT NULL DEFAULT '';

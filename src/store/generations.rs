@@ -21,6 +21,8 @@ pub struct Generation {
     /// Per-agent latency and tokens, and the run's totals.
     pub timings: serde_json::Value,
     pub created_at: i64,
+    /// A digest of the configuration (empty for generations from before it was kept).
+    pub config_hash: String,
 }
 
 pub struct NewGeneration<'a> {
@@ -32,10 +34,12 @@ pub struct NewGeneration<'a> {
     pub answer: &'a str,
     pub code: &'a str,
     pub timings: &'a serde_json::Value,
+    /// `evaluate::config_hash` of the configuration.
+    pub config_hash: &'a str,
 }
 
 const COLUMNS: &str =
-    "id, participant_id, challenge, challenge_hash, config, prompt, answer, code, timings, created_at";
+    "id, participant_id, challenge, challenge_hash, config, prompt, answer, code, timings, created_at, config_hash";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Generation, sqlx::Error> {
     let json = |column: &str| -> Result<serde_json::Value, sqlx::Error> {
@@ -53,13 +57,14 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Generation, sqlx::Error> {
         code: row.try_get("code")?,
         timings: json("timings")?,
         created_at: row.try_get("created_at")?,
+        config_hash: row.try_get("config_hash")?,
     })
 }
 
 pub async fn insert(pool: &Pool, new: NewGeneration<'_>) -> Result<Generation, sqlx::Error> {
     let id = new_id();
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO generations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        "INSERT INTO generations ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
     )))
     .bind(&id)
     .bind(new.participant_id)
@@ -71,6 +76,7 @@ pub async fn insert(pool: &Pool, new: NewGeneration<'_>) -> Result<Generation, s
     .bind(new.code)
     .bind(new.timings.to_string())
     .bind(now_ms())
+    .bind(new.config_hash)
     .execute(pool)
     .await?;
     find(pool, &id).await?.ok_or(sqlx::Error::RowNotFound)

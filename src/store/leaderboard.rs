@@ -30,6 +30,9 @@ pub struct Entry {
     /// The version of the challenge that graded the best score (organizer view).
     #[serde(skip)]
     pub challenge_hash: String,
+    /// The best score's configuration came from this participant's tuning (organizer view).
+    #[serde(skip)]
+    pub tuned: bool,
 }
 
 impl Entry {
@@ -66,7 +69,9 @@ pub async fn ranking(pool: &Pool, view: View, challenge: &str) -> Result<Vec<Ent
     let rows = sqlx::query(
         "SELECT p.id, p.name, p.hidden, p.created_at AS joined, b.best,
                 (SELECT COUNT(*) FROM submissions c WHERE c.participant_id = p.id AND c.created_at <= $1 AND c.challenge = $3) AS submissions,
-                f.generation_id, f.challenge_hash, f.created_at AS best_at, g.config
+                f.generation_id, f.challenge_hash, f.created_at AS best_at, g.config,
+                EXISTS (SELECT 1 FROM tuned_configs t
+                        WHERE t.participant_id = p.id AND t.config_hash = g.config_hash) AS tuned
          FROM participants p
          JOIN (SELECT participant_id, MAX(total) AS best FROM submissions
                WHERE created_at <= $1 AND challenge = $3 GROUP BY participant_id) b ON b.participant_id = p.id
@@ -99,6 +104,7 @@ pub async fn ranking(pool: &Pool, view: View, challenge: &str) -> Result<Vec<Ent
                 hidden: row.try_get::<i64, _>("hidden")? != 0,
                 best_generation_id: row.try_get("generation_id")?,
                 challenge_hash: row.try_get("challenge_hash")?,
+                tuned: row.try_get::<bool, _>("tuned").or_else(|_| row.try_get::<i64, _>("tuned").map(|t| t != 0))?,
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -161,6 +167,7 @@ mod tests {
             hidden: false,
             best_generation_id: String::new(),
             challenge_hash: String::new(),
+            tuned: false,
         }
     }
 

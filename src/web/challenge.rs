@@ -497,6 +497,7 @@ async fn generate(
         View::Events
     };
     let config = plan.config.to_export(now_ms());
+    let config_hash = crate::evaluate::config_hash(&plan.config);
     let prompt = plan.question.clone();
     let app = state.clone();
     Ok(stream_run(&state, slot, routes, plan, view, move |mut summary| async move {
@@ -518,6 +519,7 @@ async fn generate(
             answer: &summary.answer,
             code: &code,
             timings: &timings,
+            config_hash: &config_hash,
         };
         let stored = generations::insert(&app.pool, new).await.map_err(|e| {
             tracing::error!(error = %e, "cannot store a generation");

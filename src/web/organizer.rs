@@ -412,10 +412,7 @@ async fn participant(
     let current = |id: &str| state.challenges.all().iter().find(|c| c.id == id).map(|c| c.hash.clone());
     let tuned_configs = crate::store::evaluations::tuned(&state.pool, &p.id).await?;
     let tuned = |generation_id: &str| {
-        generated.iter().find(|g| g.id == generation_id).is_some_and(|g| {
-            crate::moa::Config::from_json(g.config.clone())
-                .is_ok_and(|c| tuned_configs.contains(&crate::evaluate::config_hash(&c)))
-        })
+        generated.iter().find(|g| g.id == generation_id).is_some_and(|g| tuned_configs.contains(&g.config_hash))
     };
     let submissions = submissions::list(&state.pool, Some(&p.id))
         .await?

@@ -59,6 +59,7 @@ pub async fn generation(app: &TestApp, participant_id: &str, code: &str) -> Stri
         answer: &format!("```python\n{code}\n```"),
         code,
         timings: &json!({"ms": 1}),
+        config_hash: "",
     };
     generations::insert(&app.state.pool, new).await.unwrap().id
 }

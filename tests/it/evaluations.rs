@@ -163,6 +163,19 @@ async fn tuning_finds_a_better_configuration_within_its_budget() {
         .await
         .unwrap();
     assert_eq!(page.matches(r#"<strong class="tag""#).count(), 1, "the submission is marked tuned: {page}");
+    // And the organizer's board marks the best score that came from it; the public one does not.
+    let organizer_board = reqwest::Client::new()
+        .get(app.url("/organizer"))
+        .bearer_auth(ORGANIZER)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(organizer_board.contains(r#"<strong class="tag""#), "{organizer_board}");
+    let public = reqwest::get(app.url("/leaderboard")).await.unwrap().text().await.unwrap();
+    assert!(!public.contains(r#"class="tag""#));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

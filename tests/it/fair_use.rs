@@ -177,6 +177,7 @@ async fn generation(app: &TestApp, name: &str, code: &str) -> String {
         answer: code,
         code,
         timings: &json!({"ms": 1}),
+        config_hash: "",
     };
     moa_workshop::store::generations::insert(&app.state.pool, new).await.unwrap().id
 }

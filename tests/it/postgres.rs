@@ -143,6 +143,7 @@ async fn stored_generation(app: &TestApp, name: &str, code: &str) -> String {
         answer: code,
         code,
         timings: &json!({"ms": 1}),
+        config_hash: "",
     };
     generations::insert(&app.state.pool, new).await.unwrap().id
 }
