@@ -1,5 +1,6 @@
 //! CPU time as the benchmarks read it: this process's and its reaped children's (getrusage),
-//! and a process group's from /proc (the grader's fork server and the children it reaped).
+//! a process group's from /proc (the grader's fork server and the children it reaped), and
+//! the calling thread's alone.
 
 use std::time::Duration;
 
@@ -32,3 +33,10 @@ pub fn cpu_time() -> (Duration, Duration) {
     (of(libc::RUSAGE_SELF), of(libc::RUSAGE_CHILDREN))
 }
 
+/// CPU time (user + system) of the calling thread so far.
+#[allow(dead_code)]
+pub fn thread_cpu() -> Duration {
+    let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
