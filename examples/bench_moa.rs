@@ -10,6 +10,8 @@
 //! it arrives). Exits non-zero when the worst measured run of either (after one warm-up run)
 //! exceeds 1.15× the critical path.
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "../tests/common/fake_llm.rs"]
 mod fake_llm;
 
@@ -32,10 +34,8 @@ struct Options {
 
 fn options() -> Result<Options, String> {
     let mut options = Options { agents: 3, layers: 3, latency: Duration::from_millis(300), runs: 5 };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).and_then(|v| v.parse::<u64>().ok()).ok_or(format!("{} needs a number", pair[0]))?;
-        match pair[0].as_str() {
+    for (name, value) in args::numbers()? {
+        match name.as_str() {
             "--agents" => options.agents = value.clamp(1, 8) as usize,
             "--layers" => options.layers = value.clamp(1, 10) as u32,
             "--latency-ms" => options.latency = Duration::from_millis(value),
