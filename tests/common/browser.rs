@@ -121,8 +121,8 @@ impl Browser {
     /// Photographs the current page on a desktop and a phone, light and dark, as
     /// `{name}-{desktop|phone}-{light|dark}.png`: into docs/screenshots/ with
     /// `MOA_UPDATE_SCREENSHOT=1`, else into `scratch`. Checks that dark mode changes the page.
-    /// Leaves the window at 1280×1000, light.
-    pub async fn screenshots(&self, name: &str, scratch: &Path) {
+    /// `subject` is scrolled into view at each size. Leaves the window at 1280×1000, light.
+    pub async fn screenshots(&self, name: &str, subject: &str, scratch: &Path) {
         let dir = if std::env::var("MOA_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
         } else {
@@ -131,6 +131,8 @@ impl Browser {
         let mut backgrounds = Vec::new();
         for (device, width, height) in [("desktop", 1280, 1000), ("phone", 390, 844)] {
             self.set_window_size(width, height).await;
+            let scroll = format!("document.querySelector({subject:?})?.scrollIntoView()");
+            self.execute(&scroll, vec![]).await;
             for dark in [false, true] {
                 self.prefer_dark(dark).await;
                 backgrounds.push(self.execute("return getComputedStyle(document.body).backgroundColor", vec![]).await);

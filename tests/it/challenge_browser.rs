@@ -70,15 +70,14 @@ async fn an_attendee_generates_and_submits_and_the_leaderboard_updates_live() {
     assert!(report.contains("grade A") && report.contains("ranks 1st of 1"), "{report}");
     assert!(attendee.text("#result .report table").await.contains("Division by zero"));
     attendee.wait_for_text("#history", "120 / 120", WAIT).await;
-    attendee.execute("document.querySelector('#result .generated').scrollIntoView()", vec![]).await;
-    attendee.screenshots("challenge", app.dir.path()).await;
+    attendee.screenshots("challenge", "#result .generated", app.dir.path()).await;
 
     // The projector got the row by push, without a reload.
     projector.execute("window.__sameDocument = true", vec![]).await;
     let board = projector.wait_for_text("#leaderboard", "Ada Lovelace", WAIT).await;
     assert!(board.contains("120"), "{board}");
     assert_eq!(projector.execute("return window.__sameDocument === true", vec![]).await, true, "no reload");
-    projector.screenshots("leaderboard", app.dir.path()).await;
+    projector.screenshots("leaderboard", "body", app.dir.path()).await;
 
     // The organizer saw it arrive too, and can export it.
     organizer.wait_for_text("#leaderboard-live", "Ada Lovelace", WAIT).await;

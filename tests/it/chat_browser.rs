@@ -113,8 +113,7 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
     assert_eq!(answer["xss"], Value::Null);
     assert!(answer["text"].as_str().unwrap().contains(r#"<img src=x onerror="window.__xss = 1"> <script>"#));
 
-    js(&browser, "document.querySelector('.turn').scrollIntoView()").await;
-    browser.screenshots("chat", app.dir.path()).await;
+    browser.screenshots("chat", ".turn", app.dir.path()).await;
 
     // The configuration survives a reload.
     browser.goto(&app.url("/chat")).await;
