@@ -352,12 +352,22 @@ impl Lab {
         if self.stopped.load(Ordering::SeqCst) {
             return None;
         }
-        let admission = match admit(&self.state, &self.client, plan, self.event_pays) {
-            Ok(admission) => admission,
-            Err(refusal) => {
-                tracing::info!(refusal = %refusal, "a measurement stops at a fair-use bound");
-                self.stopped.store(true, Ordering::SeqCst);
-                return None;
+        // A bound that frees up within seconds (the person's chat run ending, the minute's calls
+        // rolling over) is waited for, up to half a minute; a longer one ends the measurement.
+        let patience = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let admission = loop {
+            match admit(&self.state, &self.client, plan, self.event_pays) {
+                Ok(admission) => break admission,
+                Err(AppError::Busy { retry_after_s, .. })
+                    if retry_after_s <= 5 && std::time::Instant::now() < patience =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(refusal) => {
+                    tracing::info!(refusal = %refusal, "a measurement stops at a fair-use bound");
+                    self.stopped.store(true, Ordering::SeqCst);
+                    return None;
+                }
             }
         };
         let started = std::time::Instant::now();

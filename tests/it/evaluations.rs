@@ -218,3 +218,15 @@ async fn the_organizer_can_turn_measuring_off_and_the_limits_hold() {
         .unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_measurement_spends_only_what_the_person_may() {
+    let fake = fake().await;
+    // Five calls a minute: two runs of two calls fit, the third would not.
+    let app = spawn_with_fake(&fake, |s| s.fair_use.calls_per_minute = 5).await;
+    let events = post(&app, "/api/evaluations", json!({"config": config(0.2, 1), "runs": 4})).await;
+    let done = done(&events);
+    assert_eq!(done["runs"], 2, "{done}");
+    assert!(done["stopped"].as_str().unwrap().contains("spending bound"), "{done}");
+    assert_eq!(fake.requests().len(), 4, "no call past the bound");
+}
