@@ -564,7 +564,7 @@ async fn instances_starting_together_migrate_once_on_postgres() {
         .iter()
         .map(|row| row.get("version"))
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6], "every migration, once");
     for app in apps {
         assert_eq!(reqwest::get(app.url("/api/leaderboard")).await.unwrap().status(), 200);
         app.stop().await;
