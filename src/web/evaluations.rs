@@ -454,6 +454,12 @@ impl Lab {
             let candidate = match step {
                 tune::Move::RewritePrompt if best_trial.missed.is_empty() => None,
                 tune::Move::RewritePrompt => {
+                    // One call to the main model, counted by fair use like a run of it alone.
+                    let alone = best.main_alone(&offer);
+                    let Ok(_admission) = admit(&self.state, &self.client, &alone, self.event_pays) else {
+                        self.stopped.store(true, Ordering::SeqCst);
+                        break;
+                    };
                     let request = tune::rewrite_request(&best.config, &best_trial.missed);
                     calls += 1;
                     self.ask(&best.config, &request)
