@@ -622,42 +622,42 @@ impl LabView {
     }
 
     fn update(&mut self, name: &str, data: &Value) -> String {
-        match name {
+        let number = data["index"].as_u64().unwrap_or(0) + 1;
+        let text = |key: &str| data[key].as_str().unwrap_or_default().to_string();
+        let step = match name {
             "run" => {
                 self.done += 1;
                 let side = data["side"].as_str().map(|s| format!("{} · ", s.to_uppercase())).unwrap_or_default();
-                format!(
-                    r#"<p id="lab-progress">{} of {} generations graded</p><ol id="lab-rows" data-swap="append"><li>{side}run {}: <strong>{}</strong> · {} · {:.1} s</li></ol>"#,
-                    self.done,
-                    data["total"],
-                    data["index"].as_u64().unwrap_or(0) + 1,
-                    data["score"],
-                    escape(data["status"].as_str().unwrap_or_default()),
-                    data["ms"].as_f64().unwrap_or(0.0) / 1000.0
-                )
+                let detail = format!("{} · {:.1} s", text("status"), data["ms"].as_f64().unwrap_or(0.0) / 1000.0);
+                StepLine {
+                    progress: format!("{} of {} generations graded", self.done, data["total"]),
+                    line: Some((format!("{side}run {number}"), data["score"].to_string(), detail)),
+                    error: false,
+                }
             }
-            "trial" => format!(
-                r#"<p id="lab-progress">trial {} · best so far {}</p><ol id="lab-rows" data-swap="append"><li>trial {}: <strong>{}</strong> (best {}) · {}</li></ol>"#,
-                data["index"].as_u64().unwrap_or(0) + 1,
-                data["best_score"],
-                data["index"].as_u64().unwrap_or(0) + 1,
-                data["score"],
-                data["best_score"],
-                escape(data["reason"].as_str().unwrap_or_default())
-            ),
-            "done" => match result_view(data) {
-                Some(view) => format!(
-                    r#"<p id="lab-progress">Done.</p><div id="lab-result">{}</div>"#,
-                    view.render().expect("lab partials render")
-                ),
-                None => String::new(),
+            "trial" => StepLine {
+                progress: format!("trial {number} · best so far {}", data["best_score"]),
+                line: Some((format!("trial {number}"), data["score"].to_string(), text("reason"))),
+                error: false,
             },
-            _ => format!(
-                r#"<p id="lab-progress" class="notice error">{}</p>"#,
-                escape(data["message"].as_str().unwrap_or("The measurement failed."))
-            ),
-        }
+            "done" => {
+                let Some(view) = result_view(data) else { return String::new() };
+                let result = view.render().expect("lab partials render");
+                return format!(r#"<p id="lab-progress">Done.</p><div id="lab-result">{result}</div>"#);
+            }
+            _ => StepLine { progress: text("message"), line: None, error: true },
+        };
+        step.render().expect("lab partials render")
     }
+}
+
+#[derive(Template)]
+#[template(path = "lab/step.html")]
+struct StepLine {
+    progress: String,
+    /// (what, score, details)
+    line: Option<(String, String, String)>,
+    error: bool,
 }
 
 /// A stored measurement as the challenge page shows it on a later visit.
@@ -707,8 +707,4 @@ pub fn result_view(data: &Value) -> Option<ResultView> {
         seconds: data["ms"].as_f64().unwrap_or(0.0) / 1000.0,
         stopped: data["stopped"].as_str().map(str::to_string),
     })
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
