@@ -27,7 +27,7 @@ use crate::web::participants::{
     sign_in_with_code, token_cookie,
 };
 use crate::web::results;
-use crate::web::run_stream::{Finished, View, admit, routes_and_payer, stream_run, user_key};
+use crate::web::run_stream::{Finished, View, admit, named_by, routes_and_payer, stream_run, user_key};
 use crate::web::run_view::{Placement, RunView};
 
 /// Main system prompts for the three strategies the workshop offered.
@@ -480,7 +480,7 @@ async fn generate(
     let challenge = events::open(&state, request.challenge.as_deref()).await?;
     let prompt = request.prompt.filter(|p| !p.trim().is_empty()).unwrap_or_else(|| challenge.prompt.clone());
     let plan = moa::prepare(request.config, &prompt, &state.catalog.offer()).map_err(AppError::BadRequest)?;
-    let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
+    let (routes, event_pays) = routes_and_payer(&state, user_key, named_by(&plan.config))?;
     let client = client(Some(&participant), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
     state

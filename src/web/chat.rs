@@ -13,7 +13,7 @@ use super::fair_use::{BROWSER_COOKIE, ClientIp, browser_id_shape, client};
 use super::pages::{NAV, render};
 use super::pages::{SameSite, cookie, set_cookie};
 use super::participants::caller;
-use super::run_stream::{View, admit, routes_and_payer, stream_beside, stream_run, user_key};
+use super::run_stream::{View, admit, named_by, routes_and_payer, stream_beside, stream_run, user_key};
 use super::run_view::{Placement, RunView};
 use crate::config::ModelSpec;
 use crate::error::AppError;
@@ -171,7 +171,7 @@ async fn run(
         return Err(AppError::Unauthorized(NAME_REQUIRED.into()));
     }
     let plan = moa::prepare(request.config, &request.question, &state.catalog.offer()).map_err(AppError::BadRequest)?;
-    let (routes, event_pays) = routes_and_payer(&state, user_key, &plan.config)?;
+    let (routes, event_pays) = routes_and_payer(&state, user_key, named_by(&plan.config))?;
     let client = client(participant.as_ref(), &headers, &ip);
     let slot = admit(&state, &client, &plan, event_pays)?;
     if page && request.compare {

@@ -260,19 +260,8 @@ async fn open_lab(
     let user_key = user_key(headers)?;
     let challenge = events::open(state, challenge).await?;
     let grader = grader(state)?.clone();
-    // The routes depend on the providers a configuration names; every provider is routed so
-    // that tuning may move the main model. The default one decides who pays.
-    let everything = Config {
-        main_provider: Some(state.catalog.default_provider().name.clone()),
-        layer_agents: state
-            .catalog
-            .providers()
-            .iter()
-            .map(|p| moa::AgentConfig { provider: Some(p.name.clone()), ..Config::default().layer_agents[0].clone() })
-            .collect(),
-        ..Config::default()
-    };
-    let (routes, event_pays) = routes_and_payer(state, user_key, &everything)?;
+    // Every provider is routed, so that tuning may move the main model to another.
+    let (routes, event_pays) = routes_and_payer(state, user_key, |_| true)?;
     let client = client(Some(&participant), headers, ip);
     let lab = Lab {
         state: state.clone(),

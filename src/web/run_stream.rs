@@ -81,24 +81,16 @@ pub fn user_key(headers: &HeaderMap) -> Result<Option<Secret>, AppError> {
     Ok(Some(Secret::new(key)))
 }
 
-/// How this run reaches each provider its (prepared) configuration names. The default provider
-/// takes the participant's own key when they sent one, else the server's key (unless the event
-/// requires own keys); other providers always use their server key, or none. The participant's
-/// key lives in these routes only, for the length of the run.
-pub fn routes(state: &AppState, user_key: Option<Secret>, config: &Config) -> Result<Routes, AppError> {
-    Ok(routes_and_payer(state, user_key, config)?.0)
-}
-
-/// [`routes`], and whether the run spends a key of the server's (the event pays for it).
+/// How a run reaches each provider it has `used` (by name), and whether it spends a key of the
+/// server's (the event pays for it). The default provider takes the participant's own key when
+/// they sent one, else the server's key (unless the event requires own keys); other providers
+/// always use their server key, or none. The participant's key lives in these routes only, for
+/// the length of the run.
 pub fn routes_and_payer(
     state: &AppState,
     user_key: Option<Secret>,
-    config: &Config,
+    used: impl Fn(&str) -> bool,
 ) -> Result<(Routes, bool), AppError> {
-    let used = |name: &str| {
-        config.main_provider.as_deref() == Some(name)
-            || config.layer_agents.iter().any(|a| a.provider.as_deref() == Some(name))
-    };
     let mut routes = Vec::new();
     let mut event_pays = false;
     for (i, provider) in state.catalog.providers().iter().enumerate().filter(|(_, p)| used(&p.name)) {
@@ -125,6 +117,14 @@ pub fn routes_and_payer(
         routes.push(Route { provider: provider.name.clone(), endpoint, key });
     }
     Ok((Routes::new(routes), event_pays))
+}
+
+/// The providers a (prepared) configuration names, for [`routes_and_payer`].
+pub fn named_by(config: &Config) -> impl Fn(&str) -> bool + '_ {
+    |name| {
+        config.main_provider.as_deref() == Some(name)
+            || config.layer_agents.iter().any(|a| a.provider.as_deref() == Some(name))
+    }
 }
 
 /// Starts `plan` and returns its stream, encoded as `view` says. `finish` turns a successful
