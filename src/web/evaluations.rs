@@ -12,8 +12,8 @@ use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{self, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse;
 use axum::routing::post;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -34,7 +34,7 @@ use crate::web::events;
 use crate::web::fair_use::{ClientIp, client};
 use crate::web::json::JsonBody;
 use crate::web::participants::Caller;
-use crate::web::run_stream::{KEEP_ALIVE, PAGE_KEEP_ALIVE, admit, routes_and_payer, user_key};
+use crate::web::run_stream::{KEEP_ALIVE, PAGE_KEEP_ALIVE, admit, routes_and_payer, sse_response, user_key};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -563,9 +563,7 @@ where
         Ok::<_, std::convert::Infallible>(frame)
     });
     let keep_alive = if page { PAGE_KEEP_ALIVE } else { KEEP_ALIVE };
-    Sse::new(futures_util::stream::iter(opening).chain(frames))
-        .keep_alive(KeepAlive::new().interval(keep_alive))
-        .into_response()
+    sse_response(futures_util::stream::iter(opening).chain(frames), keep_alive)
 }
 
 /// A measurement as the challenge page shows it.

@@ -180,7 +180,8 @@ fn opening(view: &View) -> Option<Result<sse::Event, Infallible>> {
     }
 }
 
-fn sse_response(
+/// An SSE response that says it is alive every `keep_alive` and is not held back by proxies.
+pub fn sse_response(
     stream: impl Stream<Item = Result<sse::Event, Infallible>> + Send + 'static,
     keep_alive: Duration,
 ) -> Response {
