@@ -30,6 +30,7 @@ use crate::moa::{self, Config, Plan, Runner};
 use crate::state::AppState;
 use crate::store::{evaluations, event, participants::Participant};
 use crate::web::api::grader;
+use crate::web::charts;
 use crate::web::events;
 use crate::web::fair_use::{ClientIp, client};
 use crate::web::json::JsonBody;
@@ -669,7 +670,7 @@ pub fn result_view(data: &Value) -> Option<ResultView> {
     let side = |label: &str, value: &Value| -> Option<(String, Summary, String)> {
         let summary: Summary = serde_json::from_value(value.clone()).ok()?;
         let title = format!("Scores of {} runs: {label}", summary.runs);
-        let svg = evaluate::histogram_svg(&summary.scores, max_points, &title);
+        let svg = charts::histogram_svg(&summary.scores, max_points, &title);
         Some((label.to_string(), summary, svg))
     };
     let (sides, difference) = match kind.as_str() {
@@ -686,7 +687,7 @@ pub fn result_view(data: &Value) -> Option<ResultView> {
         sides,
         difference,
         max_points,
-        curve: curve.map(|c| evaluate::curve_svg(&c, max_points)),
+        curve: curve.map(|c| charts::curve_svg(&c, max_points)),
         best_config: data.get("best_config").map(|c| serde_json::to_string_pretty(c).unwrap_or_default()),
         best_score: data["best_score"].as_u64().map(|s| s as u32),
         trials: data["trials"].as_u64(),

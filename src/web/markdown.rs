@@ -44,6 +44,11 @@ fn lower(level: HeadingLevel) -> HeadingLevel {
     }
 }
 
+/// Plain text made safe to put in HTML, as the page templates escape it.
+pub fn escape_text(text: &str) -> String {
+    askama::filters::escape(text, askama::filters::Html).map(|safe| safe.to_string()).unwrap_or_default()
+}
+
 /// An answer rendered while it streams: blocks that are complete (ended by a blank line outside
 /// a code fence) are rendered once and kept; only the block still being written is rendered
 /// again, so the work and the bytes sent grow with the answer, not with its square.

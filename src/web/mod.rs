@@ -3,6 +3,7 @@
 mod api;
 pub mod assets;
 mod challenge;
+mod charts;
 mod chat;
 mod config_panel;
 mod error_page;

@@ -15,6 +15,7 @@ use crate::store::{format_utc, leaderboard};
 use crate::web::api::{grade_error, grader};
 use crate::web::challenge::too_fast;
 use crate::web::leaderboard::public_view;
+use crate::web::markdown::escape_text;
 
 /// `ms` as a `<time>` the page shows in the reader's own time zone (UTC until then).
 pub fn time_html(ms: i64) -> String {
@@ -219,9 +220,7 @@ fn diff_html(before: &str, after: &str) -> Option<String> {
                     similar::ChangeTag::Insert => ("ins", '+'),
                     similar::ChangeTag::Equal => ("span", ' '),
                 };
-                let line = askama::filters::escape(change.value().trim_end_matches('\n'), askama::filters::Html)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
+                let line = escape_text(change.value().trim_end_matches('\n'));
                 html.push_str(&format!("<{tag}>{sign} {line}</{tag}>\n"));
             }
         }

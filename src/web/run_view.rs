@@ -11,7 +11,7 @@ use askama::Template;
 
 use crate::moa::budget::thousands;
 use crate::moa::{AgentResult, Event, Plan, RunSummary};
-use crate::web::markdown;
+use crate::web::markdown::{self, escape_text};
 
 /// The block still being written is rendered again at most this often when it is large (a
 /// long code block), so a slow phone is not sent the same kilobytes many times a second.
@@ -184,7 +184,7 @@ impl RunView {
             Event::AgentDelta(delta) => format!(
                 r#"<pre id="{}-out" data-swap="append">{}</pre>"#,
                 self.card_id(delta.layer as usize - 1, delta.index),
-                escape(&delta.text)
+                escape_text(&delta.text)
             ),
             Event::Agent(result) => self.agent_finished(result),
             Event::AnswerDelta(delta) => self.answer_delta(&delta.text),
@@ -296,19 +296,6 @@ impl RunView {
 
 fn seconds(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Partials are plain data; a failure to render one is a bug in this file.
