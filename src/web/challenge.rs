@@ -180,14 +180,10 @@ async fn challenge_page(state: &AppState, visitor: Visitor) -> Result<axum::resp
     };
     let (history, result) = match &visitor.participant {
         Some(p) => {
-            let shown = results::shown_generation(state, p, &challenge.id, visitor.generation.as_deref()).await?;
-            let result = match shown {
-                Some(generation) => {
-                    results::generation_card(state, p, &generation, visitor.submit_problem.as_deref()).await?
-                }
-                None => String::new(),
-            };
-            (results::history_html(state, p, &challenge.id).await?, result)
+            let wanted = visitor.generation.as_deref();
+            let (card, history) =
+                results::results_html(state, p, &challenge.id, wanted, visitor.submit_problem.as_deref()).await?;
+            (history, card)
         }
         None => (String::new(), String::new()),
     };
@@ -531,10 +527,7 @@ async fn generate(
             return Ok(summary.into());
         }
         // Stored already: a page that cannot be drawn still has the generation on reload.
-        let drawn = async {
-            let card = results::generation_card(&app, &participant, &stored, None).await?;
-            Ok::<_, AppError>((card, results::history_html(&app, &participant, &challenge.id).await?))
-        };
+        let drawn = async { results::results_html(&app, &participant, &challenge.id, Some(&stored.id), None).await };
         let (card, history) = drawn.await.map_err(|e| {
             tracing::error!(error = %e, "cannot draw a generation");
             "The answer was saved, but the page could not show it; reload the page to see it.".to_string()

@@ -76,15 +76,37 @@ async fn generations_of(
     Ok(list)
 }
 
-/// The card of `generation` (one of `participant`'s), with its grade if it was submitted, or
-/// `problem` if submitting it just failed.
-pub async fn generation_card(
+/// What the challenge page shows of `participant`'s work on `challenge`, from one read of their
+/// generations: the card of the one `wanted` names (else the newest; empty before the first),
+/// with `problem` if submitting it just failed, and the history of them all.
+pub async fn results_html(
     state: &AppState,
     participant: &Participant,
+    challenge: &str,
+    wanted: Option<&str>,
+    problem: Option<&str>,
+) -> Result<(String, String), AppError> {
+    let all = generations_of(state, participant, challenge).await?;
+    let shown = match wanted {
+        Some(id) => all.iter().find(|g| g.id == id),
+        None => all.last(),
+    };
+    let card = match shown {
+        Some(generation) => generation_card(state, participant, &all, generation, problem).await?,
+        None => String::new(),
+    };
+    Ok((card, history_html(state, participant, &all, challenge).await?))
+}
+
+/// The card of `generation`, one of `all` (the participant's for its challenge, oldest first),
+/// with its grade if it was submitted, or `problem` if submitting it just failed.
+async fn generation_card(
+    state: &AppState,
+    participant: &Participant,
+    all: &[Generation],
     generation: &Generation,
     problem: Option<&str>,
 ) -> Result<String, AppError> {
-    let all = generations_of(state, participant, &generation.challenge).await?;
     let position = all.iter().position(|g| g.id == generation.id).unwrap_or(all.len());
     let previous = position.checked_sub(1).and_then(|i| all.get(i)).filter(|p| !p.code.is_empty());
     let report = match submissions::for_generation(&state.pool, &generation.id).await? {
@@ -103,24 +125,14 @@ pub async fn generation_card(
     card.render().map_err(AppError::from)
 }
 
-/// The newest generation of `participant` for `challenge`, or the one `wanted` names.
-pub async fn shown_generation(
+/// The history table of `all`, `participant`'s generations for `challenge`, oldest first.
+async fn history_html(
     state: &AppState,
     participant: &Participant,
+    all: &[Generation],
     challenge: &str,
-    wanted: Option<&str>,
-) -> Result<Option<Generation>, AppError> {
-    let all = generations_of(state, participant, challenge).await?;
-    Ok(match wanted {
-        Some(id) => all.into_iter().find(|g| g.id == id),
-        None => all.into_iter().last(),
-    })
-}
-
-/// The history table of `participant` for `challenge`.
-pub async fn history_html(state: &AppState, participant: &Participant, challenge: &str) -> Result<String, AppError> {
+) -> Result<String, AppError> {
     let graded: Vec<Submission> = submissions::list(&state.pool, Some(&participant.id)).await?;
-    let all = generations_of(state, participant, challenge).await?;
     let rows = all
         .iter()
         .enumerate()
