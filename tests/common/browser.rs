@@ -107,6 +107,33 @@ impl Browser {
         Ok(Browser { client, port, session_id, driver, _profile: profile, ended: false })
     }
 
+    /// Makes the page's next run stream (a fetch of a `/run` URL) deliver its first chunk and
+    /// then fail as `cut` says, to try what the page does on bad Wi-Fi.
+    pub async fn cut_next_run_stream(&self, cut: Cut) {
+        let after_first = match cut {
+            Cut::Error => "reader.cancel(); controller.error(new TypeError('network lost')); return;",
+            // A promise that never settles: no other byte, and no end either.
+            Cut::Silence => "return new Promise(() => {});",
+        };
+        let script = format!(
+            "const realFetch = window.fetch;
+             window.fetch = async (...args) => {{
+               if (!String(args[0]).includes('/run')) return realFetch(...args);
+               window.fetch = realFetch;
+               const response = await realFetch(...args);
+               const reader = response.body.getReader();
+               let chunks = 0;
+               const body = new ReadableStream({{ async pull(controller) {{
+                 if (chunks++ >= 1) {{ {after_first} }}
+                 const {{ value, done }} = await reader.read();
+                 if (done) controller.close(); else controller.enqueue(value);
+               }}}});
+               return new Response(body, {{ status: response.status, headers: response.headers }});
+             }};"
+        );
+        self.execute(&script, vec![]).await;
+    }
+
     /// Makes pages see `prefers-color-scheme: dark` (or light), through chromedriver's
     /// DevTools bridge: WebDriver itself has no such setting.
     pub async fn prefer_dark(&self, dark: bool) {
@@ -271,3 +298,11 @@ pub const WIDER_THAN_VIEWPORT: &str = "return [...document.querySelectorAll('bod
     .filter((el) => el.getBoundingClientRect().right > window.innerWidth + 1)
     .slice(0, 8)
     .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className} ${Math.round(el.getBoundingClientRect().width)}px`);";
+
+/// How [`Browser::cut_next_run_stream`] breaks a stream.
+pub enum Cut {
+    /// The connection fails.
+    Error,
+    /// The connection stays open and nothing more arrives.
+    Silence,
+}

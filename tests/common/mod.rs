@@ -85,6 +85,12 @@ impl TestApp {
         self.post_as(&reqwest::Client::new(), name, path).await.json(body).send().await.expect("the server answers")
     }
 
+    /// The page at `path` as the organizer (Bearer `token`) sees it.
+    pub async fn organizer_page(&self, token: &str, path: &str) -> String {
+        let response = reqwest::Client::new().get(self.url(path)).bearer_auth(token).send().await;
+        response.expect("the server answers").text().await.expect("a page")
+    }
+
     /// The stored participant `name`, claimed through the API first if needed.
     pub async fn participant(&self, name: &str) -> moa_workshop::store::participants::Participant {
         self.token(name).await;

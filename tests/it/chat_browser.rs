@@ -9,7 +9,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::browser::Browser;
+use common::browser::{Browser, Cut};
 use common::fake_llm::{FakeLlm, Recorded};
 use common::moa::spawn_with_fake;
 use serde_json::{Value, json};
@@ -145,24 +145,7 @@ async fn configure_two_agents_ask_and_see_both_panels_and_the_answer() {
     assert_eq!(imported, json!({"names": ["bug_hunter", "speed", "style"], "main": "fast-c", "cycles": "1"}));
 
     // A connection that breaks mid-run says so and offers a retry, which then completes.
-    js(
-        &browser,
-        "const realFetch = window.fetch;
-         window.fetch = async (...args) => {
-           if (!String(args[0]).includes('/run')) return realFetch(...args);
-           window.fetch = realFetch;
-           const response = await realFetch(...args);
-           const reader = response.body.getReader();
-           let chunks = 0;
-           const body = new ReadableStream({ async pull(controller) {
-             if (chunks++ >= 1) { reader.cancel(); controller.error(new TypeError('network lost')); return; }
-             const { value, done } = await reader.read();
-             if (done) controller.close(); else controller.enqueue(value);
-           }});
-           return new Response(body, { status: response.status, headers: response.headers });
-         };",
-    )
-    .await;
+    browser.cut_next_run_stream(Cut::Error).await;
     browser.fill("#question", "And again?").await;
     browser.click("#ask-button").await;
     browser.wait_for_text(".turn .run-status", "Connection lost", WAIT).await;

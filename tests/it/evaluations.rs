@@ -153,26 +153,10 @@ async fn tuning_finds_a_better_configuration_within_its_budget() {
     let graded = app.post_json_as("Ada", "/api/submissions", &json!({"generation_id": id})).await;
     assert_eq!(graded.json::<Value>().await.unwrap()["total"], 120);
     let ada = app.participant("Ada").await;
-    let page = reqwest::Client::new()
-        .get(app.url(&format!("/organizer/participants/{}", ada.id)))
-        .bearer_auth(ORGANIZER)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.organizer_page(ORGANIZER, &format!("/organizer/participants/{}", ada.id)).await;
     assert_eq!(page.matches(r#"<strong class="tag""#).count(), 1, "the submission is marked tuned: {page}");
     // And the organizer's board marks the best score that came from it; the public one does not.
-    let organizer_board = reqwest::Client::new()
-        .get(app.url("/organizer"))
-        .bearer_auth(ORGANIZER)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let organizer_board = app.organizer_page(ORGANIZER, "/organizer").await;
     assert!(organizer_board.contains(r#"<strong class="tag""#), "{organizer_board}");
     let public = reqwest::get(app.url("/leaderboard")).await.unwrap().text().await.unwrap();
     assert!(!public.contains(r#"class="tag""#));

@@ -11,7 +11,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, WIDER_THAN_VIEWPORT};
+use common::browser::{Browser, Cut, WIDER_THAN_VIEWPORT};
 use common::fake_llm::{FakeLlm, Recorded};
 use common::moa::{read_events, spawn_with_fake};
 use serde_json::{Value, json};
@@ -237,24 +237,7 @@ async fn the_chat_says_why_a_run_is_refused_follows_the_keyboard_and_notices_a_s
     assert_eq!((ring[1].as_str(), ring[2].as_f64().unwrap() >= 3.0), (Some("solid"), true), "{ring}");
 
     // A stream that goes silent: within seconds the run says so and its clocks stop.
-    js(
-        &browser,
-        "const realFetch = window.fetch;
-         window.fetch = async (...args) => {
-           if (!String(args[0]).includes('/run')) return realFetch(...args);
-           window.fetch = realFetch;
-           const response = await realFetch(...args);
-           const reader = response.body.getReader();
-           let chunks = 0;
-           const body = new ReadableStream({ async pull(controller) {
-             if (chunks++ >= 1) return new Promise(() => {}); // never another byte
-             const { value } = await reader.read();
-             controller.enqueue(value);
-           }});
-           return new Response(body, { status: response.status, headers: response.headers });
-         };",
-    )
-    .await;
+    browser.cut_next_run_stream(Cut::Silence).await;
     browser.fill("#question", "Still there?").await;
     browser.click("#ask-button").await;
     let started = Instant::now();
