@@ -29,6 +29,8 @@ mod cpu;
 #[path = "../tests/common/fake_llm.rs"]
 mod fake_llm;
 
+use cpu::ms;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,10 +158,6 @@ async fn evaluate(client: &reqwest::Client, base: &str, token: &str, body: &Valu
         }
     }
     Err("the stream ended without done".into())
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
 /// What one measured evaluation cost, per evaluated run.

@@ -32,7 +32,7 @@ use moa_workshop::grader::{Grader, GraderSettings, HARNESS};
 #[path = "support/cpu.rs"]
 mod cpu;
 
-use cpu::{cpu_time, group_cpu};
+use cpu::{cpu_time, group_cpu, ms};
 
 const TARGET_P95: Duration = Duration::from_millis(15);
 const TARGET_PER_SECOND: f64 = 200.0;
@@ -88,10 +88,6 @@ async fn grade_one(grader: &Grader, submission: &Submission) -> Result<(Duration
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
 struct Figures {

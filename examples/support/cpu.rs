@@ -1,6 +1,6 @@
 //! CPU time as the benchmarks read it: this process's and its reaped children's (getrusage),
 //! a process group's from /proc (the grader's fork server and the children it reaped), and
-//! the calling thread's alone.
+//! the calling thread's alone; and how the benchmarks print a duration.
 
 use std::time::Duration;
 
@@ -39,4 +39,9 @@ pub fn thread_cpu() -> Duration {
     let mut now: libc::timespec = unsafe { std::mem::zeroed() };
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
     Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// `d` in milliseconds with one decimal, as the benchmarks print durations.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
